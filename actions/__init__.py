@@ -1,0 +1,1 @@
+"""Rasa custom actions, one module per feature (rasa-sdk registers every Action subclass)."""

@@ -1,0 +1,84 @@
+"""HTTP client for the Rasa server (REST channel and tracker API)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+
+class RasaUnavailable(Exception):
+    """Rasa (or the action server behind it) cannot take the message now."""
+
+
+class RasaClient:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        action_server_url: str | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._actions = action_server_url.rstrip("/") if action_server_url else None
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._actions_ok_until = 0.0
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _actions_healthy(self) -> bool:
+        """Checks the action server at most every few seconds (cached when healthy)."""
+        if self._actions is None or time.monotonic() < self._actions_ok_until:
+            return True
+        try:
+            response = await self._client.get(f"{self._actions}/health", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        if response.status_code == 200:
+            self._actions_ok_until = time.monotonic() + 5.0
+            return True
+        return False
+
+    async def send(
+        self, conversation_id: str, text: str, metadata: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Sends one user message; returns Rasa's replies (text, buttons, custom)."""
+        if not await self._actions_healthy():
+            raise RasaUnavailable("action server is not answering")
+        body = {"sender": conversation_id, "message": text, "metadata": metadata}
+        try:
+            response = await self._client.post(f"{self._base}/webhooks/rest/webhook", json=body)
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa is not answering: {error!r}") from error
+        if response.status_code >= 500 or response.status_code in (404, 409, 503):
+            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+        response.raise_for_status()
+        replies = response.json()
+        return replies if isinstance(replies, list) else []
+
+    async def record(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> None:
+        """Stores a user message in the tracker without asking for a reply."""
+        event = {"event": "user", "text": text, "timestamp": time.time(), "metadata": metadata}
+        url = f"{self._base}/conversations/{quote(conversation_id, safe='')}/tracker/events"
+        try:
+            response = await self._client.post(url, json=event, params={"output_channel": "latest"})
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa is not answering: {error!r}") from error
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+
+    async def erase(self, conversation_id: str) -> None:
+        """Replaces the conversation's tracker with an empty one (right to erasure)."""
+        url = f"{self._base}/conversations/{quote(conversation_id, safe='')}/tracker/events"
+        try:
+            response = await self._client.put(url, json=[])
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa is not answering: {error!r}") from error
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")

@@ -1,0 +1,62 @@
+"""One settings object for the app process, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as error:
+        raise SystemExit(f"rehber: {name} must be a whole number, got {value!r}") from error
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    content_dir: Path = ROOT / "content"
+    database_url: str = f"sqlite:///{ROOT / '.data' / 'rehber.db'}"
+    redis_url: str = ""
+    # Bad-input limits: what the NLU reads of one message, and the hard cap we accept.
+    nlu_max_chars: int = 1000
+    max_message_chars: int = 20000
+    # Request bodies: webhooks and web chat are capped at 1 MB (rejected before parsing);
+    # the NLG endpoint receives Rasa's whole tracker, so it gets more room.
+    max_body_bytes: int = 1024 * 1024
+    max_nlg_body_bytes: int = 32 * 1024 * 1024
+    rasa_timeout_seconds: float = 30.0
+    rate_limit_messages: int = 20
+    rate_limit_window_seconds: int = 60
+    idempotency_ttl_seconds: int = 86400
+    default_language: str = "tr"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        defaults = cls()
+        return cls(
+            host=env.get("REHBER_HOST", defaults.host),
+            port=_int("REHBER_PORT", defaults.port),
+            rasa_url=env.get("RASA_URL", defaults.rasa_url).rstrip("/"),
+            action_server_url=env.get("ACTION_SERVER_URL", defaults.action_server_url).rstrip("/"),
+            content_dir=Path(env.get("REHBER_CONTENT_DIR", str(defaults.content_dir))),
+            database_url=env.get("DATABASE_URL", defaults.database_url),
+            redis_url=env.get("REDIS_URL", ""),
+            nlu_max_chars=_int("REHBER_NLU_MAX_CHARS", defaults.nlu_max_chars),
+            rate_limit_messages=_int("REHBER_RATE_LIMIT", defaults.rate_limit_messages),
+            rate_limit_window_seconds=_int(
+                "REHBER_RATE_WINDOW", defaults.rate_limit_window_seconds
+            ),
+        )

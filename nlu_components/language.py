@@ -1,0 +1,479 @@
+"""Language identification among Arabic, Persian, Turkish and English.
+
+Pure Python plus lingua; imported by the Rasa component (Rasa env) and by the gateway
+(app env). lingua decides long messages well; script cues settle Arabic vs Persian and
+Turkish vs English where it is unsure, and the conversation's language is the prior for
+short or ambiguous messages ("ok", "تمام", "باي").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lingua import LanguageDetector
+
+LANGUAGES = ("ar", "fa", "tr", "en")
+ARABIC_SCRIPT = ("ar", "fa")
+LATIN_SCRIPT = ("tr", "en")
+
+# Invisible characters people paste in (zero-width, bidi controls, BOM); ZWNJ is kept
+# apart because Persian uses it inside words.
+_INVISIBLE = re.compile("[\u200b\u200d\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\u061c]")
+
+_PERSIAN_LETTERS = set("پچژگیکۀ")
+_ARABIC_ONLY_LETTERS = set("ةىإأؤ")
+_TURKISH_LETTERS = set("çşğıöüÇŞĞİÖÜ")
+
+# Function words that tell the pair apart; only whole words count.
+_CUES: dict[str, frozenset[str]] = {
+    "fa": frozenset(
+        [
+            "است",
+            "هست",
+            "نیست",
+            "میخواهم",
+            "میخوام",
+            "میخواستم",
+            "چطور",
+            "چطوری",
+            "چگونه",
+            "کجا",
+            "کجاست",
+            "چی",
+            "چه",
+            "برای",
+            "شما",
+            "ما",
+            "ایشان",
+            "هستم",
+            "هستیم",
+            "دارم",
+            "داریم",
+            "ندارم",
+            "کنم",
+            "کنید",
+            "کند",
+            "شود",
+            "میشه",
+            "میشود",
+            "بچه",
+            "بچیم",
+            "مکتب",
+            "مدرسه",
+            "خانه",
+            "کار",
+            "کمک",
+            "لطفا",
+            "لطفاً",
+            "سلام",
+            "خداحافظ",
+            "ممنون",
+            "مرسی",
+            "تشکر",
+            "بله",
+            "نه",
+            "آره",
+            "باشه",
+            "ها",
+            "خوب",
+            "اینجا",
+            "آنجا",
+            "انجا",
+            "اونجا",
+            "رفتن",
+            "برم",
+            "بروم",
+            "چند",
+            "کی",
+            "وقت",
+            "یک",
+            "دو",
+            "سه",
+            "از",
+            "با",
+            "ای",
+            "او",
+            "این",
+            "آن",
+            "هم",
+            "یا",
+            "اگر",
+            "تا",
+            "را",
+            "رو",
+            "شد",
+            "بود",
+            "بودم",
+        ]
+    ),
+    "ar": frozenset(
+        [
+            "في",
+            "على",
+            "عن",
+            "الى",
+            "إلى",
+            "إلي",
+            "هل",
+            "ماذا",
+            "شو",
+            "شلون",
+            "ليش",
+            "لماذا",
+            "كيف",
+            "وين",
+            "أين",
+            "اين",
+            "بدي",
+            "بدنا",
+            "اريد",
+            "أريد",
+            "ابغى",
+            "ممكن",
+            "لو",
+            "سمحت",
+            "انا",
+            "أنا",
+            "نحن",
+            "هو",
+            "هي",
+            "هذا",
+            "هذه",
+            "ذلك",
+            "التي",
+            "الذي",
+            "الي",
+            "اللي",
+            "ما",
+            "لا",
+            "نعم",
+            "اي",
+            "ايه",
+            "شكرا",
+            "شكراً",
+            "مرحبا",
+            "اهلا",
+            "السلام",
+            "عليكم",
+            "مع",
+            "السلامة",
+            "ولدي",
+            "ابني",
+            "بنتي",
+            "عندي",
+            "عندنا",
+            "ماكو",
+            "اكو",
+            "هلق",
+            "هسه",
+            "يعني",
+            "كتير",
+            "كثير",
+            "حدا",
+            "احد",
+            "شي",
+            "شيء",
+            "مشان",
+            "لأن",
+            "لان",
+        ]
+    ),
+    "tr": frozenset(
+        [
+            "ve",
+            "bir",
+            "bu",
+            "şu",
+            "ne",
+            "nasil",
+            "nasıl",
+            "nerede",
+            "nerde",
+            "neden",
+            "niye",
+            "icin",
+            "için",
+            "var",
+            "yok",
+            "mi",
+            "mı",
+            "mu",
+            "mü",
+            "ben",
+            "benim",
+            "bana",
+            "sen",
+            "siz",
+            "size",
+            "bize",
+            "biz",
+            "de",
+            "da",
+            "ile",
+            "ama",
+            "çok",
+            "cok",
+            "lazım",
+            "lazim",
+            "istiyorum",
+            "istiyoruz",
+            "yardım",
+            "yardim",
+            "merhaba",
+            "tesekkur",
+            "teşekkür",
+            "sagol",
+            "sağol",
+            "evet",
+            "hayır",
+            "hayir",
+            "abi",
+            "abla",
+            "kardesim",
+            "kardeşim",
+            "hocam",
+            "olur",
+            "olmaz",
+            "gerek",
+            "nasılsınız",
+            "iyi",
+            "günler",
+            "gun",
+            "gün",
+            "kim",
+            "hangi",
+            "kac",
+            "kaç",
+            "zaman",
+        ]
+    ),
+    "en": frozenset(
+        [
+            "the",
+            "a",
+            "an",
+            "is",
+            "are",
+            "am",
+            "was",
+            "were",
+            "do",
+            "does",
+            "did",
+            "i",
+            "my",
+            "me",
+            "you",
+            "your",
+            "we",
+            "our",
+            "he",
+            "she",
+            "they",
+            "how",
+            "what",
+            "where",
+            "when",
+            "why",
+            "who",
+            "which",
+            "can",
+            "could",
+            "would",
+            "should",
+            "please",
+            "help",
+            "need",
+            "want",
+            "to",
+            "for",
+            "with",
+            "in",
+            "on",
+            "of",
+            "and",
+            "or",
+            "not",
+            "thank",
+            "have",
+            "has",
+            "there",
+            "here",
+            "get",
+            "find",
+            "go",
+            "this",
+            "that",
+            "it",
+            "about",
+            "from",
+            "at",
+        ]
+    ),
+}
+# Turkish institution names carry Turkish letters into messages written in English.
+_INSTITUTION_WORDS = frozenset(
+    [
+        "işkur",
+        "iskur",
+        "ikamet",
+        "kimlik",
+        "e-devlet",
+        "edevlet",
+        "sgk",
+        "busmek",
+        "baro",
+        "göç",
+        "goc",
+        "idaresi",
+        "halk",
+        "eğitim",
+        "egitim",
+        "mhrs",
+        "aile",
+        "hekimi",
+        "kızılay",
+        "kizilay",
+        "muhtar",
+        "muhtarlık",
+        "nüfus",
+        "müdürlüğü",
+        "valilik",
+        "belediyesi",
+        "belediye",
+        "yıldırım",
+        "osmangazi",
+        "nilüfer",
+        "küçükçekmece",
+        "zeytinburnu",
+    ]
+)
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’\u200c-][^\W\d_]+)*", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One message's language: the code, how sure, and what decided it."""
+
+    code: str | None
+    confidence: float
+    source: str  # "detected" | "prior" | "script" | "none"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "confidence": round(self.confidence, 3), "source": self.source}
+
+
+def clean_text(text: str) -> str:
+    """Drops invisible format characters and normalises Unicode (NFC)."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFC", text or "")).strip()
+
+
+def fold_case(word: str) -> str:
+    """Case-folds a word the way both Turkish and other users expect ("İŞKUR" -> "işkur")."""
+    return word.casefold().replace("\u0307", "").replace("\u200c", "")
+
+
+def _script_counts(text: str) -> tuple[int, int]:
+    arabic = latin = 0
+    for ch in text:
+        if "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" or "\ufb50" <= ch <= "\ufeff":
+            if ch.isalpha():
+                arabic += 1
+        elif ch.isalpha() and ch.isascii() or ch in _TURKISH_LETTERS or "\u00c0" <= ch <= "\u024f":
+            latin += 1
+    return arabic, latin
+
+
+@lru_cache(maxsize=1)
+def _detector() -> LanguageDetector:
+    from lingua import Language, LanguageDetectorBuilder
+
+    return (
+        LanguageDetectorBuilder.from_languages(
+            Language.ARABIC, Language.PERSIAN, Language.TURKISH, Language.ENGLISH
+        )
+        .with_preloaded_language_models()
+        .build()
+    )
+
+
+def warm_up() -> None:
+    """Loads lingua's models (a second or so); call at start-up, not at import."""
+    _detector()
+
+
+def _lingua_scores(text: str, pair: tuple[str, str]) -> dict[str, float]:
+    names = {"ARABIC": "ar", "PERSIAN": "fa", "TURKISH": "tr", "ENGLISH": "en"}
+    scores = dict.fromkeys(pair, 0.0)
+    for value in _detector().compute_language_confidence_values(text):
+        code = names.get(value.language.name)
+        if code in scores:
+            scores[code] = value.value
+    total = sum(scores.values())
+    if total <= 0:
+        return dict.fromkeys(pair, 0.5)
+    return {code: score / total for code, score in scores.items()}
+
+
+def _cue_scores(text: str, words: list[str], pair: tuple[str, str]) -> dict[str, float]:
+    """Evidence from letters and function words, as a signed push toward each language."""
+    cues = dict.fromkeys(pair, 0.0)
+    lowered = [fold_case(w) for w in words]
+    for code in pair:
+        cues[code] += sum(1.0 for w in lowered if w in _CUES[code])
+    if pair == ARABIC_SCRIPT:
+        persian = sum(1 for ch in text if ch in _PERSIAN_LETTERS)
+        arabic = sum(1 for ch in text if ch in _ARABIC_ONLY_LETTERS)
+        cues["fa"] += 1.5 * persian
+        cues["ar"] += 1.5 * arabic
+        if "\u200c" in text:  # ZWNJ inside words is a Persian habit
+            cues["fa"] += 1.0
+        # Arabic definite article on a word is common in Arabic, rare in Persian sentences.
+        cues["ar"] += 0.5 * sum(1 for w in words if w.startswith("ال") and len(w) > 3)
+    else:
+        turkish_words = [
+            w
+            for w in lowered
+            if any(ch in _TURKISH_LETTERS for ch in w) and w not in _INSTITUTION_WORDS
+        ]
+        cues["tr"] += 1.5 * len(turkish_words)
+    return cues
+
+
+def detect(text: str, prior: str | None = None) -> Detection:
+    """Detects the language of one chat message.
+
+    ``prior`` is the conversation's language so far; it decides messages that carry too
+    little evidence (one or two words, digits, emoji).
+    """
+    prior = prior if prior in LANGUAGES else None
+    text = clean_text(text)
+    arabic, latin = _script_counts(text)
+    if arabic == 0 and latin == 0:
+        return Detection(prior, 1.0 if prior else 0.0, "prior" if prior else "none")
+    pair = ARABIC_SCRIPT if arabic >= latin else LATIN_SCRIPT
+    words = _WORD.findall(text)
+
+    lingua = _lingua_scores(text, pair)
+    cues = _cue_scores(text, words, pair)
+    a, b = pair
+    cue_margin = cues[a] - cues[b]
+    # Each clear cue moves the decision by a fixed step; lingua keeps the final say on
+    # long messages where it is reliable and the cues are few.
+    score_a = lingua[a] + 0.15 * cue_margin
+    winner = a if score_a >= 0.5 else b
+    confidence = min(1.0, abs(score_a - 0.5) * 2)
+
+    if prior is not None and prior != winner and len(words) <= 2 and cues[winner] <= 0:
+        # One or two words with nothing specific to another language ("ok", "تمام",
+        # "hi"): the conversation keeps its language.
+        return Detection(prior, 0.5, "prior")
+    if prior in pair and prior != winner and confidence < 0.2:
+        return Detection(prior, 0.5, "prior")
+    return Detection(winner, confidence, "detected")
