@@ -61,8 +61,8 @@ run: venvs
 test: venvs lint types validate pytest story-test
 
 lint: $(APP_VENV)/.stamp
-	$(APP_VENV)/bin/ruff check bot actions catalogue nlu_components scripts tests bench
-	$(APP_VENV)/bin/ruff format --check bot actions catalogue nlu_components scripts tests bench
+	$(APP_VENV)/bin/ruff check bot actions service_catalogue nlu_components scripts tests bench
+	$(APP_VENV)/bin/ruff format --check bot actions service_catalogue nlu_components scripts tests bench
 
 types: $(APP_VENV)/.stamp
 	$(APP_VENV)/bin/mypy

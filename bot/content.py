@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from catalogue.yamlsource import ContentError, ContentErrors, SourceMap, load
+from service_catalogue.yamlsource import ContentError, ContentErrors, SourceMap, load
 
 LANGUAGES = ("ar", "fa", "tr", "en")
 RTL_LANGUAGES = frozenset({"ar", "fa"})

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the model names our pipeline components by module path
 FALLBACK = "nlu_fallback"
 EMERGENCY = "emergency"
 
@@ -104,9 +106,19 @@ def summarise(predictions: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def quiet_rasa() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)
+    logging.disable(logging.WARNING)
+
+
 async def predict(model: Path, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     from rasa.core.agent import Agent
 
+    quiet_rasa()
     agent = Agent.load(str(model))
     known = set(agent.domain.intents) if agent.domain else set()
     out = []
@@ -141,8 +153,6 @@ def main() -> int:
         sys.exit(f"rehber: no test file at {args.test}")
     if not args.model.exists():
         sys.exit(f"rehber: no model at {args.model}; run 'make model'")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.disable(logging.WARNING)
     rows = read_tsv(args.test)
     predictions = asyncio.run(predict(args.model, rows))
     report = {"model": str(args.model), "test": str(args.test), **summarise(predictions)}

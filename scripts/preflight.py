@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.content import ContentStore  # noqa: E402
-from catalogue.yamlsource import ContentErrors  # noqa: E402
+from service_catalogue.yamlsource import ContentErrors  # noqa: E402
 
 PORTS = {
     "the Rasa server (RASA_PORT)": int(os.environ.get("RASA_PORT", "5005")),
