@@ -13,6 +13,7 @@ from bot.settings import Settings
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
         except OSError as error:
             return error.errno != errno.EADDRINUSE
@@ -33,7 +34,9 @@ def main() -> int:
 
     from bot.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info", ws="none"
+    )
     return 0
 
 

@@ -190,7 +190,9 @@ class ContentStore:
     def has(self, key: str) -> bool:
         return key in self.responses
 
-    def render(self, key: str, language: str | None, **values: Any) -> Rendered:
+    def render(
+        self, key: str, language: str | None, values: Mapping[str, Any] | None = None
+    ) -> Rendered:
         """The response in the given language (Turkish when unknown), values filled in."""
         lang = language if language in LANGUAGES else "tr"
         response = self.responses[key]

@@ -57,7 +57,7 @@ class IncomingMessage:
         return f"{self.channel}:{self.user_id}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "conversation_id": self.conversation_id}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IncomingMessage:
@@ -116,7 +116,7 @@ class Gateway:
         self.deliverers[channel] = deliver
 
     def _say(self, key: str, language: str, **values: Any) -> OutgoingMessage:
-        rendered = self.content.render(key, language, **values)
+        rendered = self.content.render(key, language, values)
         return OutgoingMessage(rendered.text, rendered.language, rendered.buttons)
 
     async def _language(self, message: IncomingMessage, text: str) -> str:

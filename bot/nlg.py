@@ -8,6 +8,7 @@ the gateway's hint, then the default.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bot.content import LANGUAGES, ContentStore, Rendered
@@ -48,4 +49,7 @@ def generate(body: dict[str, Any], content: ContentStore, default_language: str)
     if not content.has(name):
         logger.error("NLG asked for unknown response %r; sending %s", name, FALLBACK_RESPONSE)
         name = FALLBACK_RESPONSE
-    return content.render(name, language, **_values(body))
+    rendered = content.render(name, language, _values(body))
+    # Rasa's REST channel cuts a text at every blank line into separate messages; a line
+    # holding one no-break space still reads as a paragraph break but keeps one message.
+    return replace(rendered, text=rendered.text.replace("\n\n", "\n\u00a0\n"))

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,330 +30,31 @@ _PERSIAN_LETTERS = set("پچژگیکۀ")
 _ARABIC_ONLY_LETTERS = set("ةىإأؤ")
 _TURKISH_LETTERS = set("çşğıöüÇŞĞİÖÜ")
 
-# Function words that tell the pair apart; only whole words count.
-_CUES: dict[str, frozenset[str]] = {
-    "fa": frozenset(
-        [
-            "است",
-            "هست",
-            "نیست",
-            "میخواهم",
-            "میخوام",
-            "میخواستم",
-            "چطور",
-            "چطوری",
-            "چگونه",
-            "کجا",
-            "کجاست",
-            "چی",
-            "چه",
-            "برای",
-            "شما",
-            "ما",
-            "ایشان",
-            "هستم",
-            "هستیم",
-            "دارم",
-            "داریم",
-            "ندارم",
-            "کنم",
-            "کنید",
-            "کند",
-            "شود",
-            "میشه",
-            "میشود",
-            "بچه",
-            "بچیم",
-            "مکتب",
-            "مدرسه",
-            "خانه",
-            "کار",
-            "کمک",
-            "لطفا",
-            "لطفاً",
-            "سلام",
-            "خداحافظ",
-            "ممنون",
-            "مرسی",
-            "تشکر",
-            "بله",
-            "نه",
-            "آره",
-            "باشه",
-            "ها",
-            "خوب",
-            "اینجا",
-            "آنجا",
-            "انجا",
-            "اونجا",
-            "رفتن",
-            "برم",
-            "بروم",
-            "چند",
-            "کی",
-            "وقت",
-            "یک",
-            "دو",
-            "سه",
-            "از",
-            "با",
-            "ای",
-            "او",
-            "این",
-            "آن",
-            "هم",
-            "یا",
-            "اگر",
-            "تا",
-            "را",
-            "رو",
-            "شد",
-            "بود",
-            "بودم",
-        ]
-    ),
-    "ar": frozenset(
-        [
-            "في",
-            "على",
-            "عن",
-            "الى",
-            "إلى",
-            "إلي",
-            "هل",
-            "ماذا",
-            "شو",
-            "شلون",
-            "ليش",
-            "لماذا",
-            "كيف",
-            "وين",
-            "أين",
-            "اين",
-            "بدي",
-            "بدنا",
-            "اريد",
-            "أريد",
-            "ابغى",
-            "ممكن",
-            "لو",
-            "سمحت",
-            "انا",
-            "أنا",
-            "نحن",
-            "هو",
-            "هي",
-            "هذا",
-            "هذه",
-            "ذلك",
-            "التي",
-            "الذي",
-            "الي",
-            "اللي",
-            "ما",
-            "لا",
-            "نعم",
-            "اي",
-            "ايه",
-            "شكرا",
-            "شكراً",
-            "مرحبا",
-            "اهلا",
-            "السلام",
-            "عليكم",
-            "مع",
-            "السلامة",
-            "ولدي",
-            "ابني",
-            "بنتي",
-            "عندي",
-            "عندنا",
-            "ماكو",
-            "اكو",
-            "هلق",
-            "هسه",
-            "يعني",
-            "كتير",
-            "كثير",
-            "حدا",
-            "احد",
-            "شي",
-            "شيء",
-            "مشان",
-            "لأن",
-            "لان",
-        ]
-    ),
-    "tr": frozenset(
-        [
-            "ve",
-            "bir",
-            "bu",
-            "şu",
-            "ne",
-            "nasil",
-            "nasıl",
-            "nerede",
-            "nerde",
-            "neden",
-            "niye",
-            "icin",
-            "için",
-            "var",
-            "yok",
-            "mi",
-            "mı",
-            "mu",
-            "mü",
-            "ben",
-            "benim",
-            "bana",
-            "sen",
-            "siz",
-            "size",
-            "bize",
-            "biz",
-            "de",
-            "da",
-            "ile",
-            "ama",
-            "çok",
-            "cok",
-            "lazım",
-            "lazim",
-            "istiyorum",
-            "istiyoruz",
-            "yardım",
-            "yardim",
-            "merhaba",
-            "tesekkur",
-            "teşekkür",
-            "sagol",
-            "sağol",
-            "evet",
-            "hayır",
-            "hayir",
-            "abi",
-            "abla",
-            "kardesim",
-            "kardeşim",
-            "hocam",
-            "olur",
-            "olmaz",
-            "gerek",
-            "nasılsınız",
-            "iyi",
-            "günler",
-            "gun",
-            "gün",
-            "kim",
-            "hangi",
-            "kac",
-            "kaç",
-            "zaman",
-        ]
-    ),
-    "en": frozenset(
-        [
-            "the",
-            "a",
-            "an",
-            "is",
-            "are",
-            "am",
-            "was",
-            "were",
-            "do",
-            "does",
-            "did",
-            "i",
-            "my",
-            "me",
-            "you",
-            "your",
-            "we",
-            "our",
-            "he",
-            "she",
-            "they",
-            "how",
-            "what",
-            "where",
-            "when",
-            "why",
-            "who",
-            "which",
-            "can",
-            "could",
-            "would",
-            "should",
-            "please",
-            "help",
-            "need",
-            "want",
-            "to",
-            "for",
-            "with",
-            "in",
-            "on",
-            "of",
-            "and",
-            "or",
-            "not",
-            "thank",
-            "have",
-            "has",
-            "there",
-            "here",
-            "get",
-            "find",
-            "go",
-            "this",
-            "that",
-            "it",
-            "about",
-            "from",
-            "at",
-        ]
-    ),
-}
-# Turkish institution names carry Turkish letters into messages written in English.
-_INSTITUTION_WORDS = frozenset(
-    [
-        "işkur",
-        "iskur",
-        "ikamet",
-        "kimlik",
-        "e-devlet",
-        "edevlet",
-        "sgk",
-        "busmek",
-        "baro",
-        "göç",
-        "goc",
-        "idaresi",
-        "halk",
-        "eğitim",
-        "egitim",
-        "mhrs",
-        "aile",
-        "hekimi",
-        "kızılay",
-        "kizilay",
-        "muhtar",
-        "muhtarlık",
-        "nüfus",
-        "müdürlüğü",
-        "valilik",
-        "belediyesi",
-        "belediye",
-        "yıldırım",
-        "osmangazi",
-        "nilüfer",
-        "küçükçekmece",
-        "zeytinburnu",
-    ]
-)
+CUES_FILE = Path(__file__).resolve().parent.parent / "nlu_data" / "lookups" / "language_cues.yml"
+
+
+@dataclass(frozen=True)
+class _Cues:
+    strong: dict[str, frozenset[str]]
+    weak: dict[str, frozenset[str]]
+    neutral: frozenset[str]
+
+
+@lru_cache(maxsize=1)
+def _cues() -> _Cues:
+    import yaml
+
+    data = yaml.safe_load(CUES_FILE.read_text(encoding="utf-8"))
+
+    def words(text: str | None) -> frozenset[str]:
+        return frozenset(fold_case(w) for w in (text or "").split())
+
+    return _Cues(
+        strong={code: words(data["strong"].get(code)) for code in LANGUAGES},
+        weak={code: words(data["weak"].get(code)) for code in LANGUAGES},
+        neutral=words(data.get("neutral")),
+    )
+
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’\u200c-][^\W\d_]+)*", re.UNICODE)
 
@@ -406,6 +108,7 @@ def _detector() -> LanguageDetector:
 def warm_up() -> None:
     """Loads lingua's models (a second or so); call at start-up, not at import."""
     _detector()
+    _cues()
 
 
 def _lingua_scores(text: str, pair: tuple[str, str]) -> dict[str, float]:
@@ -421,12 +124,17 @@ def _lingua_scores(text: str, pair: tuple[str, str]) -> dict[str, float]:
     return {code: score / total for code, score in scores.items()}
 
 
-def _cue_scores(text: str, words: list[str], pair: tuple[str, str]) -> dict[str, float]:
-    """Evidence from letters and function words, as a signed push toward each language."""
+def _cue_scores(
+    text: str, words: list[str], pair: tuple[str, str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Evidence from letters and words: (strong cues, interjection cues) per language."""
+    table = _cues()
     cues = dict.fromkeys(pair, 0.0)
+    weak = dict.fromkeys(pair, 0.0)
     lowered = [fold_case(w) for w in words]
     for code in pair:
-        cues[code] += sum(1.0 for w in lowered if w in _CUES[code])
+        cues[code] += sum(1.0 for w in lowered if w in table.strong[code])
+        weak[code] += sum(1.0 for w in lowered if w in table.weak[code])
     if pair == ARABIC_SCRIPT:
         persian = sum(1 for ch in text if ch in _PERSIAN_LETTERS)
         arabic = sum(1 for ch in text if ch in _ARABIC_ONLY_LETTERS)
@@ -437,13 +145,30 @@ def _cue_scores(text: str, words: list[str], pair: tuple[str, str]) -> dict[str,
         # Arabic definite article on a word is common in Arabic, rare in Persian sentences.
         cues["ar"] += 0.5 * sum(1 for w in words if w.startswith("ال") and len(w) > 3)
     else:
+        # Turkish letters count, except in institution and place names (capitalised words
+        # such as "Bağcılar" or "İŞKUR" inside an English sentence).
         turkish_words = [
             w
-            for w in lowered
-            if any(ch in _TURKISH_LETTERS for ch in w) and w not in _INSTITUTION_WORDS
+            for w, original in zip(lowered, words, strict=True)
+            if any(ch in _TURKISH_LETTERS for ch in w) and not _is_name(original)
         ]
         cues["tr"] += 1.5 * len(turkish_words)
-    return cues
+    return cues, weak
+
+
+def _is_name(word: str) -> bool:
+    """A place or institution name: capitalised with Turkish letters, or a known one."""
+    return (word[:1].isupper() and any(ch in _TURKISH_LETTERS for ch in word)) or (
+        fold_case(word) in _cues().neutral
+    )
+
+
+def _without_names(text: str, words: list[str]) -> str:
+    """The text without names, which say nothing about the language it is written in."""
+    names = [w for w in words if _is_name(w)]
+    if not names or len(names) == len(words):
+        return text
+    return " ".join(w for w in words if w not in names)
 
 
 def detect(text: str, prior: str | None = None) -> Detection:
@@ -460,10 +185,10 @@ def detect(text: str, prior: str | None = None) -> Detection:
     pair = ARABIC_SCRIPT if arabic >= latin else LATIN_SCRIPT
     words = _WORD.findall(text)
 
-    lingua = _lingua_scores(text, pair)
-    cues = _cue_scores(text, words, pair)
+    lingua = _lingua_scores(_without_names(text, words) if pair == LATIN_SCRIPT else text, pair)
+    cues, weak = _cue_scores(text, words, pair)
     a, b = pair
-    cue_margin = cues[a] - cues[b]
+    cue_margin = cues[a] - cues[b] + 0.7 * (weak[a] - weak[b])
     # Each clear cue moves the decision by a fixed step; lingua keeps the final say on
     # long messages where it is reliable and the cues are few.
     score_a = lingua[a] + 0.15 * cue_margin

@@ -23,6 +23,7 @@ PORTS = {
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))
         except OSError:
             return True

@@ -40,6 +40,7 @@ def check_model(path: Path) -> None:
 def check_port(host: str, port: int) -> None:
     with socket.socket() as probe:
         try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
         except OSError:
             fail(
@@ -56,6 +57,9 @@ def main() -> None:
     check_port(host, port)
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     endpoints = ROOT / "endpoints.yml"
+    os.environ.setdefault("ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook")
+    os.environ.setdefault("NLG_ENDPOINT_URL", "http://127.0.0.1:8000/nlg")
+    os.environ.setdefault("RASA_TRACKER_DB", str(ROOT / ".data" / "rasa_tracker.db"))
     redis_url = os.environ.get("REDIS_URL", "")
     if redis_url:
         parsed = urlparse(redis_url)
@@ -63,8 +67,6 @@ def main() -> None:
         os.environ.setdefault("REDIS_PORT", str(parsed.port or 6379))
         os.environ.setdefault("REDIS_DB", (parsed.path or "/0").lstrip("/") or "0")
         os.environ.setdefault("REDIS_PASSWORD", parsed.password or "")
-        os.environ.setdefault("ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook")
-        os.environ.setdefault("NLG_ENDPOINT_URL", "http://127.0.0.1:8000/nlg")
         endpoints = ROOT / "endpoints.redis.yml"
     (ROOT / ".data").mkdir(exist_ok=True)
     args = [

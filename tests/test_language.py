@@ -1,0 +1,88 @@
+"""Language identification: the hard pairs (Arabic/Persian, diacritic-less Turkish/English),
+short messages decided by the conversation, and the held-out set as a whole."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from nlu_components.language import clean_text, detect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Persian typed with Arabic-keyboard letters (ي ك) is still Persian
+        ("ميخواهم بچه ام را در مكتب ثبت نام كنم", "fa"),
+        ("من کیملیک ندارم چطور کار پیدا کنم", "fa"),
+        ("بدي اسجل ابني بالمدرسة", "ar"),
+        ("شلون اطلع اقامة سياحية هسه", "ar"),
+        ("أريد محاميا مجانيا في عثمان غازي", "ar"),
+        ("کجا میتونم ترکی یاد بگیرم", "fa"),
+        # Turkish without its letters is still Turkish, not English
+        ("cocugum okula gitmiyor ne yapmaliyim", "tr"),
+        ("calisma izni nasil alinir", "tr"),
+        ("ikamet iznim bitti ne yapacagim", "tr"),
+        # English carrying Turkish institution names is still English
+        ("how do I register with İŞKUR", "en"),
+        ("where can I renew my ikamet in Osmangazi", "en"),
+        ("my kimlik is from Gaziantep, can I get SGK here", "en"),
+    ],
+)
+def test_hard_pairs(text: str, expected: str) -> None:
+    assert detect(text).code == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "prior", "expected"),
+    [
+        ("ok", "ar", "ar"),
+        ("ok", "fa", "fa"),
+        ("تمام", "ar", "ar"),
+        ("تمام", "fa", "fa"),
+        ("باي", "ar", "ar"),
+        ("👍", "tr", "tr"),
+        ("R-1042", "fa", "fa"),
+        # a clear sentence in another language switches the conversation
+        ("I need a lawyer in Bursa", "ar", "en"),
+        ("merhaba avukat lazım", "en", "tr"),
+    ],
+)
+def test_short_messages_follow_the_conversation(text: str, prior: str, expected: str) -> None:
+    assert detect(text, prior).code == expected
+
+
+def test_nothing_to_detect() -> None:
+    assert detect("").code is None
+    assert detect("   ").code is None
+    assert detect("😀😀😀").code is None
+    assert detect("12345", "fa").code == "fa"
+
+
+def test_invisible_characters_are_removed_but_persian_zwnj_kept() -> None:
+    assert clean_text("\u200bhello\u202e\ufeff") == "hello"
+    assert clean_text("می\u200cخواهم") == "می\u200cخواهم"
+
+
+def _held_out() -> list[dict[str, str]]:
+    with open(ROOT / "nlu_data" / "heldout.tsv", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def test_held_out_language_accuracy_in_a_conversation() -> None:
+    """As the bot runs: the person's earlier messages are the prior (figures: docs/benchmarks.md)."""
+    rows = _held_out()
+    wrong = [r for r in rows if detect(r["text"], r["lang"]).code != r["lang"]]
+    assert 1 - len(wrong) / len(rows) >= 0.99, [(r["lang"], r["text"]) for r in wrong]
+
+
+def test_held_out_language_accuracy_of_first_messages() -> None:
+    """With no prior at all, only the one- or two-word messages may go wrong."""
+    rows = _held_out()
+    wrong = [r for r in rows if detect(r["text"]).code != r["lang"]]
+    assert 1 - len(wrong) / len(rows) >= 0.98
+    assert all(len(r["text"].split()) <= 4 for r in wrong), [r["text"] for r in wrong]

@@ -1,0 +1,150 @@
+"""The product as a person uses it: web chat → gateway → Rasa (trained model) → NLG → reply.
+
+Runs the three real processes (see conftest.Stack). Each test names what the person sees.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from bot.content import ContentStore
+
+pytestmark = pytest.mark.rasa
+
+
+def chat(stack, conversation: str, text: str, **extra: object) -> dict:  # type: ignore[no-untyped-def]
+    response = httpx.post(
+        f"{stack.app_url}/api/webchat/messages",
+        json={"conversation_id": conversation, "message_id": uuid.uuid4().hex, "text": text, **extra},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def texts(answer: dict) -> list[str]:
+    return [m["text"].replace("\n\u00a0\n", "\n\n") for m in answer["messages"]]
+
+
+def new_conversation() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "response"),
+    [
+        ("ar", "مرحبا، بدي محامي ببلاش عندي قضية بالمحكمة", "utter_legal_aid_info"),
+        ("fa", "سلام، میخواهم ترکی یاد بگیرم، کورس زبان کجاست؟", "utter_language_course_info"),
+        ("tr", "cocugum 9 yasinda ve hala okula kayit olmadi", "utter_child_education_info"),
+        ("en", "how can I renew my residence permit ikamet", "utter_residence_permit_info"),
+    ],
+)
+def test_a_question_is_answered_in_the_askers_language(
+    stack, content: ContentStore, lang: str, text: str, response: str
+) -> None:
+    answer = chat(stack, new_conversation(), text)
+    assert texts(answer) == [content.render(response, lang).text]
+    assert answer["messages"][0]["language"] == lang
+    assert answer["messages"][0]["direction"] == ("rtl" if lang in ("ar", "fa") else "ltr")
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("ar", "زوجي عم يضربني هلق وانا خايفة ع حياتي"),
+        ("fa", "کمک! کسی با چاقو جلوی خانه ما است و تهدید میکند"),
+        ("tr", "acil yardım komşunun evinde yangın çıktı içeride çocuklar var"),
+        ("en", "help my friend took a lot of pills and is not waking up"),
+    ],
+)
+def test_emergency_gets_the_numbers_at_once(stack, content: ContentStore, lang: str, text: str) -> None:
+    answer = chat(stack, new_conversation(), text)
+    assert texts(answer)[0] == content.render("utter_emergency", lang).text
+    assert "112" in texts(answer)[0]
+
+
+def test_chosen_language_persists_over_detection(stack, content: ContentStore) -> None:
+    conversation = new_conversation()
+    chose = chat(stack, conversation, '/choose_language{"language":"fa"}')
+    assert texts(chose) == [content.render("utter_language_changed", "fa").text]
+    answer = chat(stack, conversation, "I need a lawyer, I have a court case")
+    assert texts(answer) == [content.render("utter_legal_aid_info", "fa").text]
+
+
+def test_short_reply_keeps_the_conversation_language(stack, content: ContentStore) -> None:
+    conversation = new_conversation()
+    chat(stack, conversation, "السلام عليكم، بدي اسجل ابني بالمدرسة")
+    answer = chat(stack, conversation, "ok")
+    assert answer["messages"][0]["language"] == "ar"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n  ",
+        "😀😀😀",
+        "\u200b\u200f\u202e\u2066",
+        "<script>alert(1)</script>",
+        "'; DROP TABLE tickets; --",
+        "Merhaba ikamet izni istiyorum ama بدي اعرف الشروط please help",
+    ],
+)
+def test_odd_input_gets_a_sensible_reply(stack, text: str) -> None:
+    answer = chat(stack, new_conversation(), text)
+    assert answer["messages"], "every message gets an answer"
+    assert all(m["text"].strip() for m in answer["messages"])
+
+
+def test_ten_thousand_characters_are_answered_and_kept(stack, content: ContentStore) -> None:
+    conversation = new_conversation()
+    text = ("أريد أن أسأل عن الإقامة والعمل والمدرسة لأولادي. " * 250)[:10000]
+    answer = chat(stack, conversation, text)
+    assert texts(answer)[0] == content.render("msg_long_message", "ar").text
+    assert len(answer["messages"]) >= 2
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/web:{conversation}/tracker", timeout=30).json()
+    user_events = [e for e in tracker["events"] if e["event"] == "user"]
+    assert user_events[-1]["metadata"]["full_text"] == text.strip()
+
+
+def test_malformed_and_oversized_requests(stack) -> None:
+    url = f"{stack.app_url}/api/webchat/messages"
+    assert httpx.post(url, content=b"{not json", timeout=10).status_code == 400
+    assert httpx.post(url, json={"conversation_id": "x", "text": "hi"}, timeout=10).status_code == 400
+    assert httpx.post(url, json={"conversation_id": "a" * 20, "text": 5}, timeout=10).status_code == 400
+    huge = {"conversation_id": "a" * 20, "text": "x" * 200_000}
+    assert httpx.post(url, json=huge, timeout=10).status_code == 413
+
+
+def test_web_chat_page_is_served_in_four_languages(stack, content: ContentStore) -> None:
+    page = httpx.get(stack.app_url, timeout=10).text
+    for lang in ("ar", "fa", "tr", "en"):
+        assert content.render("msg_webchat_placeholder", lang).text in page
+
+
+def test_nothing_is_lost_while_rasa_is_down(stack, content: ContentStore) -> None:
+    """Stop the Rasa server, write twice, start it again: both answers arrive, in order."""
+    conversation = new_conversation()
+    stack.stop("rasa")
+    try:
+        for text in ("I need a lawyer for my court case", "thank you"):
+            answer = chat(stack, conversation, text)
+            assert texts(answer) == [content.render("msg_received_will_answer", "en").text]
+    finally:
+        stack.start_rasa()
+    received: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(received) < 2 and time.monotonic() < deadline:
+        outbox = httpx.get(
+            f"{stack.app_url}/api/webchat/outbox", params={"conversation_id": conversation}, timeout=10
+        ).json()
+        received += [m["text"].replace("\n\u00a0\n", "\n\n") for m in outbox["messages"]]
+        time.sleep(0.5)
+    assert received == [
+        content.render("utter_legal_aid_info", "en").text,
+        content.render("utter_thank", "en").text,
+    ]

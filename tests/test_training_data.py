@@ -1,0 +1,86 @@
+"""The training data covers every intent in every language and never leaks into the held-out set."""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = ("ar", "fa", "tr", "en")
+REQUIRED_INTENTS = """greet goodbye thank affirm deny bot_challenge ask_legal_aid
+ask_international_protection ask_residence_permit ask_work_permit ask_job_search
+ask_health_services ask_child_education ask_language_course ask_vocational_course
+ask_psychosocial_support ask_social_assistance ask_housing ask_interpreter find_service_nearby
+request_human check_referral_status emergency out_of_scope""".split()
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).casefold().replace("\u200c", "")
+    text = text.translate(str.maketrans("يكى", "یکی"))
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
+def training_examples() -> dict[tuple[str, str], list[str]]:
+    examples: dict[tuple[str, str], list[str]] = {}
+    for path in sorted((ROOT / "nlu_data" / "nlu").glob("*/*.yml")):
+        lang = path.parent.name
+        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
+            lines = [
+                line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")
+            ]
+            examples.setdefault((lang, block["intent"]), []).extend(lines)
+    return examples
+
+
+def read_tsv(name: str) -> list[dict[str, str]]:
+    with open(ROOT / "nlu_data" / name, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def test_domain_lists_exactly_the_trained_intents(domain: dict) -> None:
+    trained = {intent for _, intent in training_examples()}
+    assert set(REQUIRED_INTENTS) <= set(domain["intents"])
+    assert set(domain["intents"]) == trained
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_at_least_40_examples_per_intent(lang: str, domain: dict) -> None:
+    examples = training_examples()
+    short = {i: len(examples.get((lang, i), [])) for i in domain["intents"]}
+    assert {i: n for i, n in short.items() if n < 40} == {}
+
+
+def test_no_example_is_labelled_twice() -> None:
+    seen: dict[str, str] = {}
+    conflicts = []
+    for (_, intent), lines in training_examples().items():
+        for line in lines:
+            key = normalise(line)
+            if key in seen and seen[key] != intent:
+                conflicts.append((line, seen[key], intent))
+            seen[key] = intent
+    assert conflicts == []
+
+
+def test_held_out_has_ten_per_intent_per_language_and_never_trains() -> None:
+    rows = read_tsv("heldout.tsv")
+    counts = Counter((r["lang"], r["intent"]) for r in rows)
+    for lang in LANGUAGES:
+        for intent in REQUIRED_INTENTS:
+            assert counts[(lang, intent)] >= 10, (lang, intent, counts[(lang, intent)])
+    trained = {normalise(x) for lines in training_examples().values() for x in lines}
+    leaked = [r["text"] for r in rows if normalise(r["text"]) in trained]
+    assert leaked == []
+
+
+def test_story_messages_are_neither_trained_nor_held_out() -> None:
+    trained = {normalise(x) for lines in training_examples().values() for x in lines}
+    held = {normalise(r["text"]) for r in read_tsv("heldout.tsv")}
+    story = [r["text"] for r in read_tsv("story_messages.tsv")]
+    assert [t for t in story if normalise(t) in trained | held] == []
