@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import nlg
+from bot.channels import ChannelAdapter
 from bot.content import LANGUAGES, ContentStore, direction
 from bot.gateway import Gateway, IncomingMessage, OutgoingMessage
 from bot.rasa_client import RasaClient
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 WEBCHAT_MAX_BODY = 64 * 1024
 DRAIN_INTERVAL_SECONDS = 2.0
+# Channel adapter modules; each has from_settings(settings, gateway) -> adapter | None.
+CHANNEL_MODULES: list[Any] = []
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Services:
     state: GatewayState
     rasa: RasaClient
     gateway: Gateway
+    channels: dict[str, ChannelAdapter] = field(default_factory=dict)
 
 
 class BodyLimit:
@@ -109,6 +113,13 @@ async def nlg_endpoint(request: Request) -> Response:
     if isinstance(sender, str) and sender:
         await services.state.set_language(sender, rendered.language)
     return JSONResponse(rendered.as_nlg())
+
+
+async def channel_webhook(request: Request) -> Response:
+    adapter = _services(request).channels.get(request.path_params["channel"])
+    if adapter is None:
+        return JSONResponse({"error": "this channel is not configured"}, status_code=404)
+    return await adapter.webhook(request)
 
 
 async def health(request: Request) -> Response:
@@ -204,7 +215,14 @@ async def build_services(settings: Settings, state: GatewayState | None = None) 
         await gateway.state.push_outbox(message.conversation_id, _webchat_reply(replies))
 
     gateway.register_channel("web", deliver_web)
-    return Services(settings, content, state, rasa, gateway)
+    services = Services(settings, content, state, rasa, gateway)
+    for module in CHANNEL_MODULES:
+        adapter = module.from_settings(settings, gateway)
+        if adapter is None:
+            logger.info("channel %s is off (not configured)", module.__name__.rsplit(".", 1)[-1])
+        else:
+            services.channels[adapter.name] = adapter
+    return services
 
 
 def create_app(settings: Settings | None = None, state: GatewayState | None = None) -> Starlette:
@@ -215,10 +233,14 @@ def create_app(settings: Settings | None = None, state: GatewayState | None = No
         services = await build_services(settings, state)
         await asyncio.to_thread(warm_up)
         app.state.services = services
+        for adapter in services.channels.values():
+            await adapter.start()
         drainer = asyncio.create_task(_drain_forever(services.gateway))
         try:
             yield
         finally:
+            for adapter in services.channels.values():
+                await adapter.stop()
             drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drainer
@@ -231,6 +253,7 @@ def create_app(settings: Settings | None = None, state: GatewayState | None = No
         Route("/nlg", nlg_endpoint, methods=["POST"]),
         Route("/api/webchat/messages", webchat_message, methods=["POST"]),
         Route("/api/webchat/outbox", webchat_outbox),
+        Route("/webhooks/{channel}", channel_webhook, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=ROOT / "bot" / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

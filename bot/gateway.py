@@ -110,14 +110,30 @@ class Gateway:
         self.rasa = rasa
         self.content = content
         self.deliverers: dict[str, Deliver] = {}
+        self.erasers: list[Callable[[str], Awaitable[None]]] = []
 
     def register_channel(self, channel: str, deliver: Deliver) -> None:
         """How answers reach a channel's user later (after an outage)."""
         self.deliverers[channel] = deliver
 
-    def _say(self, key: str, language: str, **values: Any) -> OutgoingMessage:
+    def say(self, key: str, language: str | None, **values: Any) -> OutgoingMessage:
+        """A content text (``msg_*`` or ``utter_*``) rendered for this gateway's channels."""
         rendered = self.content.render(key, language, values)
         return OutgoingMessage(rendered.text, rendered.language, rendered.buttons)
+
+    async def language_of(self, conversation_id: str) -> str:
+        """The language the conversation is being answered in (default when new)."""
+        return await self.state.get_language(conversation_id) or self.settings.default_language
+
+    async def forget(self, conversation_id: str) -> None:
+        """Erases the person's data everywhere the gateway keeps it: Rasa's tracker, the
+        gateway state, and whatever erasers other parts registered (tickets). Logs that
+        an erasure happened, never what was erased."""
+        await self.rasa.erase(conversation_id)
+        await self.state.forget(conversation_id)
+        for eraser in self.erasers:
+            await eraser(conversation_id)
+        logger.info("erasure completed for one conversation on %s", conversation_id.split(":")[0])
 
     async def _language(self, message: IncomingMessage, text: str) -> str:
         prior = await self.state.get_language(message.conversation_id) or message.language_hint
@@ -134,6 +150,7 @@ class Gateway:
         text = clean_text(message.text)[: self.settings.max_message_chars]
         language = await self._language(message, text)
         conversation = message.conversation_id
+        await self.state.set_last_inbound(conversation, message.received_at)
 
         if not await self.state.allow(
             conversation, self.settings.rate_limit_messages, self.settings.rate_limit_window_seconds
@@ -142,24 +159,24 @@ class Gateway:
 
         if message.attachment is not None and message.attachment.kind != "location" and not text:
             key = f"msg_attachment_{message.attachment.kind}"
-            return [self._say(key if self.content.has(key) else "msg_attachment_other", language)]
+            return [self.say(key if self.content.has(key) else "msg_attachment_other", language)]
         if not text and message.attachment is None:
-            return [self._say("msg_empty_message", language)]
+            return [self.say("msg_empty_message", language)]
 
         replies: list[OutgoingMessage] = []
         if len(text) > self.settings.nlu_max_chars:
-            replies.append(self._say("msg_long_message", language))
+            replies.append(self.say("msg_long_message", language))
 
         if await self.state.has_pending(conversation):
             # Keep the order: this message queues behind the ones still waiting for Rasa.
             await self.state.enqueue_pending(message.to_dict())
-            return replies + [self._say("msg_received_will_answer", language)]
+            return replies + [self.say("msg_received_will_answer", language)]
         try:
             replies += await self._ask_rasa(message, text, language)
         except RasaUnavailable as error:
             logger.warning("Rasa unavailable (%s); %s queued", error, conversation)
             await self.state.enqueue_pending(message.to_dict())
-            replies.append(self._say("msg_received_will_answer", language))
+            replies.append(self.say("msg_received_will_answer", language))
         return replies
 
     def _metadata(self, message: IncomingMessage, text: str, language: str) -> dict[str, Any]:
@@ -216,7 +233,7 @@ class Gateway:
             f"{conversation}:{int(time.time()) // self.settings.rate_limit_window_seconds}",
             self.settings.rate_limit_window_seconds,
         )
-        return [] if warned else [self._say("msg_rate_limited", language)]
+        return [] if warned else [self.say("msg_rate_limited", language)]
 
     async def drain_pending(self) -> int:
         """Sends waiting messages to Rasa in arrival order; stops at the first failure."""

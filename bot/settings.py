@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,17 @@ class Settings:
     rate_limit_window_seconds: int = 60
     idempotency_ttl_seconds: int = 86400
     default_language: str = "tr"
-    extra: dict[str, str] = field(default_factory=dict)
+    # Telegram (python-telegram-bot): off unless TELEGRAM_TOKEN is set.
+    telegram_token: str = ""
+    telegram_base_url: str = "https://api.telegram.org"
+    telegram_mode: str = "polling"  # or "webhook"
+    telegram_webhook_secret: str = ""
+    # WhatsApp Cloud API: off unless all four values are set.
+    whatsapp_token: str = ""
+    whatsapp_phone_id: str = ""
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_graph_url: str = "https://graph.facebook.com/v21.0"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,4 +69,13 @@ class Settings:
             rate_limit_window_seconds=_int(
                 "REHBER_RATE_WINDOW", defaults.rate_limit_window_seconds
             ),
+            telegram_token=env.get("TELEGRAM_TOKEN", ""),
+            telegram_base_url=env.get("TELEGRAM_BASE_URL", defaults.telegram_base_url).rstrip("/"),
+            telegram_mode=env.get("TELEGRAM_MODE", defaults.telegram_mode),
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            whatsapp_token=env.get("WHATSAPP_TOKEN", ""),
+            whatsapp_phone_id=env.get("WHATSAPP_PHONE_ID", ""),
+            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+            whatsapp_graph_url=env.get("WHATSAPP_GRAPH_URL", defaults.whatsapp_graph_url).rstrip("/"),
         )

@@ -32,6 +32,11 @@ class GatewayState(Protocol):
 
     async def is_taken_over(self, conversation_id: str) -> bool: ...
 
+    async def set_last_inbound(self, conversation_id: str, timestamp: float) -> None:
+        """When the person last wrote (WhatsApp's 24-hour customer-service window)."""
+
+    async def get_last_inbound(self, conversation_id: str) -> Optional[float]: ...
+
     async def set_taken_over(self, conversation_id: str, taken: bool) -> None: ...
 
     async def enqueue_pending(self, message: dict[str, Any]) -> str: ...
@@ -64,6 +69,7 @@ class MemoryState:
         self._pending: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._ids = itertools.count(1)
         self._outbox: dict[str, list[dict[str, Any]]] = {}
+        self._last_inbound: dict[str, float] = {}
 
     async def first_delivery(self, channel: str, message_id: str, ttl: int) -> bool:
         now = self._clock()
@@ -97,6 +103,12 @@ class MemoryState:
     async def set_taken_over(self, conversation_id: str, taken: bool) -> None:
         (self._takeover.add if taken else self._takeover.discard)(conversation_id)
 
+    async def set_last_inbound(self, conversation_id: str, timestamp: float) -> None:
+        self._last_inbound[conversation_id] = timestamp
+
+    async def get_last_inbound(self, conversation_id: str) -> Optional[float]:
+        return self._last_inbound.get(conversation_id)
+
     async def enqueue_pending(self, message: dict[str, Any]) -> str:
         entry_id = str(next(self._ids))
         self._pending[entry_id] = json.loads(json.dumps(message))
@@ -122,6 +134,7 @@ class MemoryState:
         self._takeover.discard(conversation_id)
         self._hits.pop(conversation_id, None)
         self._outbox.pop(conversation_id, None)
+        self._last_inbound.pop(conversation_id, None)
         for entry_id in [
             k for k, m in self._pending.items() if m.get("conversation_id") == conversation_id
         ]:
