@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import nlg
-from bot.channels import ChannelAdapter
+from bot.channels import ChannelAdapter, telegram, whatsapp
 from bot.content import LANGUAGES, ContentStore, direction
 from bot.gateway import Gateway, IncomingMessage, OutgoingMessage
 from bot.rasa_client import RasaClient
@@ -32,7 +32,7 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 WEBCHAT_MAX_BODY = 64 * 1024
 DRAIN_INTERVAL_SECONDS = 2.0
 # Channel adapter modules; each has from_settings(settings, gateway) -> adapter | None.
-CHANNEL_MODULES: list[Any] = []
+CHANNEL_MODULES: list[Any] = [telegram, whatsapp]
 
 
 @dataclass

@@ -148,9 +148,15 @@ class Gazetteer:
         self.max_tokens = 4
 
     @classmethod
-    def from_data(cls, data: dict[str, list[dict[str, Any]]]) -> Gazetteer:
+    def from_data(
+        cls, data: dict[str, list[dict[str, Any]]], only: Iterable[str] | None = None
+    ) -> Gazetteer:
+        """``only``: the entity types to use (default: all in the file)."""
+        wanted = set(only) if only is not None else None
         pairs = []
         for entity, items in data.items():
+            if wanted is not None and entity not in wanted:
+                continue
             for item in items:
                 extra = {k: v for k, v in item.items() if k not in ("value", "names")}
                 entry = Entry(entity, str(item["value"]), extra)

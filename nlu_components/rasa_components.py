@@ -100,7 +100,12 @@ class GazetteerEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        return {"path": "nlu_data/lookups/gazetteer.yml"}
+        # Only entities worth finding in any message; answer words (contact preference,
+        # "the first one") are read by the actions that asked for them.
+        return {
+            "path": "nlu_data/lookups/gazetteer.yml",
+            "entities": ["district", "service_category", "language"],
+        }
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> str | None:
@@ -118,7 +123,7 @@ class GazetteerEntityExtractor(GraphComponent, EntityExtractorMixin):
         self._model_storage = model_storage
         self._resource = resource
         self._data = data or {}
-        self._gazetteer = Gazetteer.from_data(self._data)
+        self._gazetteer = Gazetteer.from_data(self._data, only=config.get("entities"))
 
     @classmethod
     def create(
