@@ -17,13 +17,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test lint types pytest validate story-test eval bench model venvs seed clean help
+.PHONY: run test lint types pytest validate story-test eval bench model venvs seed content-report \
+	hsds-export hsds-import compare-pipelines clean help
 
 help:
 	@echo "make run   - train if needed, then start Rasa, the action server and the app (http://127.0.0.1:8000)"
 	@echo "make test  - lint, types, unit/integration/browser tests, rasa data validate, story tests"
 	@echo "make eval  - score the held-out set (TEST=path.tsv for another file)"
 	@echo "make bench - benchmarks (docs/benchmarks.md)"
+	@echo "make seed  - load content/services into the catalogue database (idempotent)"
+	@echo "make content-report - unknown facts and translations editors still need to fill or review"
+	@echo "make hsds-export OUT=path / make hsds-import FILE=path - Open Referral HSDS 3.0 JSON"
 
 # --- virtualenvs: built from the pinned lock files, rebuilt only when those change ---------
 $(RASA_VENV)/.stamp: requirements/rasa.lock
@@ -49,11 +53,27 @@ $(MODEL): $(MODEL_INPUTS) | $(RASA_VENV)/.stamp
 
 model: $(MODEL)
 
+# --- catalogue --------------------------------------------------------------------------------
+seed: $(APP_VENV)/.stamp
+	@$(APP_PY) -m service_catalogue seed
+
+content-report: $(APP_VENV)/.stamp
+	@$(APP_PY) -m service_catalogue report
+
+hsds-export: $(APP_VENV)/.stamp
+	@test -n "$(OUT)" || { echo "usage: make hsds-export OUT=path.json"; exit 2; }
+	@$(APP_PY) -m service_catalogue hsds-export "$(OUT)"
+
+hsds-import: $(APP_VENV)/.stamp
+	@test -n "$(FILE)" || { echo "usage: make hsds-import FILE=path.json"; exit 2; }
+	@$(APP_PY) -m service_catalogue hsds-import "$(FILE)"
+
 # --- run -----------------------------------------------------------------------------------
 run: venvs
 	@$(RASA_PY) scripts/check_model.py $(MODEL)
 	@$(MAKE) --no-print-directory $(MODEL)
 	@$(APP_PY) scripts/preflight.py
+	@$(APP_PY) -m service_catalogue seed
 	@echo "Rehber: open http://127.0.0.1:8000 (Ctrl-C stops everything)"
 	@$(APP_VENV)/bin/honcho start -f Procfile
 
@@ -84,6 +104,9 @@ eval: $(MODEL)
 
 bench: venvs $(MODEL)
 	$(RASA_PY) bench/nlu_bench.py --model $(MODEL) --out reports/bench_nlu.json
+
+compare-pipelines: $(RASA_VENV)/.stamp
+	$(RASA_PY) bench/pipeline_compare.py --seeds 1,2,3 --out reports/pipelines.json
 
 clean:
 	rm -rf models reports .data .pytest_cache .mypy_cache .ruff_cache

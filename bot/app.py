@@ -9,6 +9,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
@@ -215,6 +216,7 @@ async def build_services(settings: Settings, state: GatewayState | None = None) 
         await gateway.state.push_outbox(message.conversation_id, _webchat_reply(replies))
 
     gateway.register_channel("web", deliver_web)
+    gateway.erasers.append(await _ticket_eraser(settings.database_url))
     services = Services(settings, content, state, rasa, gateway)
     for module in CHANNEL_MODULES:
         adapter = module.from_settings(settings, gateway)
@@ -223,6 +225,27 @@ async def build_services(settings: Settings, state: GatewayState | None = None) 
         else:
             services.channels[adapter.name] = adapter
     return services
+
+
+async def _ticket_eraser(database_url: str) -> Callable[[str], Awaitable[None]]:
+    """Erasing a person also removes the personal fields of their referral tickets."""
+    from sqlalchemy.orm import Session
+
+    from service_catalogue.db import make_engine, upgrade
+    from service_catalogue.tickets import erase_personal_data
+
+    engine = make_engine(database_url)
+    await asyncio.to_thread(upgrade, engine)
+
+    def erase(conversation_id: str) -> None:
+        with Session(engine) as session:
+            erase_personal_data(session, conversation_id)
+            session.commit()
+
+    async def eraser(conversation_id: str) -> None:
+        await asyncio.to_thread(erase, conversation_id)
+
+    return eraser
 
 
 def create_app(settings: Settings | None = None, state: GatewayState | None = None) -> Starlette:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from service_catalogue.models import Location, Service, ServiceArea, ServiceAtLocation, ServiceAttribute
+from service_catalogue.taxonomy import CITIES
 
 ISTANBUL_TIME = ZoneInfo("Europe/Istanbul")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -55,13 +56,12 @@ def is_open(service: Service, when: datetime) -> Optional[bool]:
 
 
 def _areas(service: Service) -> tuple[set[str], set[str]]:
-    districts = {a.name for a in service.service_areas}
-    cities = {a.city for a in service.service_areas if a.city}
+    """(districts served, whole cities served)."""
+    districts = {a.name for a in service.service_areas if a.name not in CITIES}
+    cities = {a.name for a in service.service_areas if a.name in CITIES}
     for link in service.service_at_locations:
         if link.location.district:
             districts.add(link.location.district)
-        if link.location.city:
-            cities.add(link.location.city)
     return districts, cities
 
 
@@ -71,7 +71,7 @@ def score(service: Service, query: Query, when: datetime) -> tuple[float, tuple[
     if query.district and query.district in districts:
         points += 4
         reasons.append("district")
-    elif query.city and (query.city in cities or query.city in districts):
+    elif query.city and query.city in cities:
         points += 2
         reasons.append("city")
     if query.language:

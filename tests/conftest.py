@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -22,6 +23,10 @@ import yaml
 
 from bot.content import ContentStore
 from nlu_components.gazetteer import Gazetteer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_PY = ROOT / ".venv" / "rasa" / "bin" / "python"
@@ -150,3 +155,69 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
     finally:
         running.close()
+
+
+# --- databases: the same tests run on SQLite (embedded default) and PostgreSQL (real server) ---
+
+POSTGRES_URL = os.environ.get("REHBER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a migrated, empty catalogue database: a SQLite file, or a fresh schema in
+    the real PostgreSQL server (dropped afterwards)."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from service_catalogue.db import make_engine, upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'rehber.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator["Engine"]:
+    from service_catalogue.db import make_engine
+
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(db_engine: "Engine") -> Iterator["Session"]:
+    from sqlalchemy.orm import Session
+
+    with Session(db_engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def seeded(db_session: "Session") -> "Session":
+    """The database loaded from content/services (the real catalogue)."""
+    from service_catalogue.seed import read_catalogue, write_catalogue
+
+    catalogue = read_catalogue(ROOT / "content", Gazetteer.from_file(ROOT / "nlu_data" / "lookups" / "gazetteer.yml"))
+    write_catalogue(db_session, catalogue)
+    db_session.commit()
+    return db_session

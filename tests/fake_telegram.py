@@ -231,7 +231,10 @@ class FakeTelegram:
             "poll": {
                 "id": "5012",
                 "question": "?",
-                "options": [{"text": "a", "voter_count": 0}, {"text": "b", "voter_count": 0}],
+                "options": [
+                    {"persistent_id": "0", "text": "evet", "voter_count": 0},
+                    {"persistent_id": "1", "text": "hayır", "voter_count": 0},
+                ],
                 "total_voter_count": 0,
                 "is_closed": False,
                 "is_anonymous": True,

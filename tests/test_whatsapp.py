@@ -22,7 +22,7 @@ from bot.app import create_app
 from bot.channels import whatsapp
 from bot.channels.whatsapp import WhatsAppAdapter, split_text
 from bot.content import LANGUAGES, ContentStore
-from bot.gateway import IncomingMessage, OutgoingMessage
+from bot.gateway import Gateway, IncomingMessage, OutgoingMessage
 from bot.settings import Settings
 from bot.state import MemoryState
 from tests.fake_graph import FakeGraph, GraphCall, LocalServer
@@ -193,11 +193,10 @@ def choices(count: int) -> list[dict[str, str]]:
     ["whatsapp_token", "whatsapp_phone_id", "whatsapp_app_secret", "whatsapp_verify_token"],
 )
 def test_channel_is_off_unless_all_four_settings_are_set(settings: Settings, missing: str) -> None:
-    from bot.gateway import Gateway
-
     gateway = Gateway(settings, MemoryState(), None, None)  # type: ignore[arg-type]
-    assert whatsapp.from_settings(replace(settings, **{missing: ""}), gateway) is None
-    assert whatsapp.from_settings(replace(settings, **{missing: "  "}), gateway) is None
+    for blank in ("", "  "):
+        unset: dict[str, Any] = {missing: blank}
+        assert whatsapp.from_settings(replace(settings, **unset), gateway) is None
     assert isinstance(whatsapp.from_settings(settings, gateway), WhatsAppAdapter)
 
 
@@ -354,6 +353,29 @@ def test_titles_too_long_for_whatsapp_are_shortened_and_kept_whole_in_the_row_de
     row = call.body["interactive"]["action"]["sections"][0]["rows"][0]
     assert len(row["title"]) == 24 and row["title"].endswith("…")
     assert row["description"] == long_title
+    assert graph.rejected == []
+
+
+@pytest.mark.parametrize(
+    "buttons",
+    [
+        [{"title": "Uluslararası koruma başvurusu", "payload": "/a"}, *choices(1)],
+        [{"title": "Evet", "payload": "/affirm"}, {"title": "Evet", "payload": "/affirm_all"}],
+    ],
+    ids=["title-too-long-for-a-button", "two-buttons-one-title"],
+)
+def test_buttons_whatsapp_would_refuse_become_a_list_instead(
+    client: TestClient,
+    adapter: WhatsAppAdapter,
+    rasa: ScriptedRasa,
+    graph: FakeGraph,
+    buttons: list[dict[str, str]],
+) -> None:
+    reply_with(rasa, "Seçin", buttons)
+    send(client, adapter, text("merhaba"))
+    [call] = graph.calls
+    assert call.kind == "list"
+    assert [row_id for row_id, _ in call.choices] == [b["payload"] for b in buttons]
     assert graph.rejected == []
 
 
@@ -646,7 +668,7 @@ def test_malformed_json_is_400(
         {"object": "whatsapp_business_account", "entry": "x"},
         {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": []}]}]},
         {"object": "whatsapp_business_account", "entry": [None, {"changes": None}]},
-        payload(message("text", {"body": 42}, id=None), {"no": "type"}, "not a dict"),
+        payload(message("text", {"body": 42}, id=None), {"no": "type"}, "x"),  # type: ignore[arg-type]
         payload(text("merhaba", user="+90 (532) <script>")),
     ],
 )
@@ -792,7 +814,7 @@ def test_a_graph_timeout_is_logged_not_retried_and_does_not_crash(
     client: TestClient, adapter: WhatsAppAdapter, graph: FakeGraph
 ) -> None:
     assert adapter.client is not None
-    adapter.client.timeout = 0.2  # type: ignore[assignment]
+    adapter.client.timeout = 0.2
     graph.fail_next(200, delay=0.6)  # answers, but too late
     send(client, adapter, text("bir"))
     assert graph.attempts == 1

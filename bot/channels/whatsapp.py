@@ -12,7 +12,7 @@ at paragraph or line ends; up to 3 Rasa buttons become reply buttons, 4-10 a lis
 window (it is logged and kept in ``undelivered``). 429 and 5xx answers are retried with
 backoff; other Graph errors are logged and the conversation goes on.
 
-Logs never carry message text or phone numbers: people are named by a short hash.
+Logs never carry message text or phone numbers: people are named by a keyed hash.
 """
 
 from __future__ import annotations
@@ -89,11 +89,6 @@ class GraphError(Exception):
         super().__init__(f"HTTP {status}, code {code}: {detail}")
         self.status = status
         self.code = code
-
-
-def person(user_id: str) -> str:
-    """A short, stable name for a person in logs (never the phone number)."""
-    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:10]
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -178,7 +173,7 @@ def parse_message(raw: Any) -> IncomingMessage | None:
         logger.warning("whatsapp message without a usable id ignored (type %s)", kind)
         return None
     if kind in SILENT_TYPES:
-        logger.info("whatsapp %s from %s needs no answer", kind, person(sender))
+        logger.info("whatsapp %s needs no answer", kind)
         return None
     text, attachment = _content(raw, kind)
     return IncomingMessage(
@@ -404,7 +399,7 @@ class WhatsAppAdapter:
                     logger.exception(
                         "whatsapp message %s from %s failed",
                         message.message_id,
-                        person(message.user_id),
+                        self.person(message.user_id),
                     )
                 finally:
                     self.backlog -= 1
@@ -424,7 +419,7 @@ class WhatsAppAdapter:
             logger.warning(
                 "whatsapp: %d replies to %s not sent, outside the 24-hour window",
                 len(bodies),
-                person(message.user_id),
+                self.person(message.user_id),
             )
             self._record(conversation, "outside_24h_window", len(bodies))
             return
@@ -434,12 +429,17 @@ class WhatsAppAdapter:
             except GraphError as error:
                 logger.error(
                     "whatsapp: reply to %s not sent (%s); %d more skipped",
-                    person(message.user_id),
+                    self.person(message.user_id),
                     error,
                     len(bodies) - index - 1,
                 )
                 self._record(conversation, "graph_error", len(bodies) - index)
                 return
+
+    def person(self, user_id: str) -> str:
+        """A short, stable name for a person in logs: keyed with the app secret, so the
+        phone number cannot be recovered from it by trying every number."""
+        return hmac.new(self.app_secret, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:10]
 
     def _record(self, conversation: str, reason: str, count: int) -> None:
         self.undelivered.append(Undelivered(conversation, reason, count, time.time()))
@@ -454,8 +454,14 @@ class WhatsAppAdapter:
         if len(text) > MAX_INTERACTIVE_BODY or not text:
             bodies += [_text(part) for part in split_text(text)]
             text = self.gateway.say("msg_whatsapp_choose", reply.language).text
-        if len(buttons) <= MAX_REPLY_BUTTONS:
+        titles = {b["title"] for b in buttons}
+        if (
+            len(buttons) <= MAX_REPLY_BUTTONS
+            and len(titles) == len(buttons)  # WhatsApp refuses two buttons with one title
+            and all(len(title) <= MAX_BUTTON_TITLE for title in titles)
+        ):
             return [*bodies, _reply_buttons(text, buttons)]
+        # A list also when a title is too long for a button: a row shows it whole.
         label = _shorten(
             self.gateway.say("msg_whatsapp_list_button", reply.language).text, MAX_LIST_LABEL
         )
@@ -470,7 +476,8 @@ class WhatsAppAdapter:
         usable: list[dict[str, str]] = []
         seen: set[str] = set()
         for button in buttons:
-            payload, title = button.get("payload", ""), button.get("title", "").strip()
+            payload = button.get("payload", "")
+            title = " ".join(button.get("title", "").split())
             if not payload or not title or len(payload) > MAX_ROW_ID or payload in seen:
                 logger.warning("whatsapp: a button WhatsApp cannot carry was left out")
                 continue
@@ -531,7 +538,7 @@ def _reply_buttons(text: str, buttons: list[dict[str, str]]) -> dict[str, Any]:
                         "type": "reply",
                         "reply": {
                             "id": b["payload"],
-                            "title": _shorten(b["title"], MAX_BUTTON_TITLE),
+                            "title": b["title"],
                         },
                     }
                     for b in buttons
@@ -544,7 +551,7 @@ def _reply_buttons(text: str, buttons: list[dict[str, str]]) -> dict[str, Any]:
 def _list(text: str, label: str, buttons: list[dict[str, str]]) -> dict[str, Any]:
     rows = []
     for button in buttons:
-        title = " ".join(button["title"].split())
+        title = button["title"]
         row = {"id": button["payload"], "title": _shorten(title, MAX_ROW_TITLE)}
         if len(title) > MAX_ROW_TITLE:  # the whole title stays readable under the row
             row["description"] = _shorten(title, MAX_ROW_DESCRIPTION)
