@@ -117,10 +117,8 @@ def _run_search(
             buttons = [{"title": t.text("msg_button_person"), "payload": "/request_human"}]
             if district and not wider:
                 buttons.insert(0, {"title": t.text("msg_button_wider"), "payload": "/search_wider"})
-            dispatcher.utter_message(
-                text=t.text(key, category=topic, place=district or t.text("msg_place_anywhere")),
-                buttons=buttons,
-            )
+            place = district if district and not wider else t.text("msg_place_anywhere")
+            dispatcher.utter_message(text=t.text(key, category=topic, place=place), buttons=buttons)
             return events
         place = district if district and not wider else None
         header = (

@@ -240,6 +240,7 @@ class FakeTelegram:
                 "is_anonymous": True,
                 "type": "regular",
                 "allows_multiple_answers": False,
+                "allows_revoting": False,
             },
         }
         message = {**self._incoming_message(chat_id, language_code), kind: bodies[kind]}

@@ -45,10 +45,9 @@ MAX_TEXT = 4096
 MAX_INTERACTIVE_BODY = 1024
 MAX_REPLY_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
-MAX_BUTTON_ID = 256  # (list row ids allow only 200, so payloads over 200 are left out)
 MAX_LIST_ROWS = 10
 MAX_ROW_TITLE = 24
-MAX_ROW_ID = 200
+MAX_ROW_ID = 200  # reply button ids may be 256; payloads over 200 fit neither, left out
 MAX_ROW_DESCRIPTION = 72
 MAX_LIST_LABEL = 20
 CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
@@ -79,7 +78,7 @@ class Undelivered:
     """Replies that were not sent; the tickets work will note these on the ticket."""
 
     conversation_id: str
-    reason: str  # "outside_24h_window" | "graph_error" | "not_started"
+    reason: str  # "outside_24h_window" | "graph_error"
     messages: int
     at: float
 
@@ -92,18 +91,15 @@ class GraphError(Exception):
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cuts a long text into parts of at most ``limit`` characters, at a paragraph end if
-    there is one in reach, else at a line end, else at a space; never drops characters
-    other than the whitespace at the cuts."""
+    """Cuts a long text into parts of at most ``limit`` characters, at a paragraph end in
+    the second half of the part if there is one, else at a line end, else at a space;
+    never drops characters other than the whitespace at the cuts."""
     parts: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
         window = rest[: limit + 1]
-        cut = -1
-        for separator in ("\n\u00a0\n", "\n\n", "\n", " "):
-            cut = window.rfind(separator)
-            if cut > 0:
-                break
+        cuts = [window.rfind(sep) for sep in ("\n\u00a0\n", "\n\n", "\n", " ")]
+        cut = next((c for c in cuts if c > limit // 2), max(cuts))
         if cut <= 0:
             cut = limit
         parts.append(rest[:cut].strip())
