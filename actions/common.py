@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +41,7 @@ def channel_of(tracker: Tracker) -> str:
 
 
 @lru_cache(maxsize=1)
-def _sessions() -> "sessionmaker[Session]":
+def _sessions() -> sessionmaker[Session]:
     # Built on first use in the action server process (never at import).
     from service_catalogue.db import make_engine, session_factory
 
@@ -52,7 +52,7 @@ def catalogue_session() -> Session:
     return _sessions()()
 
 
-def localized(texts: Optional[dict[str, str]], language: str) -> Optional[str]:
+def localized(texts: dict[str, str] | None, language: str) -> str | None:
     """The text in the person's language, else Turkish (the source), else any."""
     if not texts:
         return None

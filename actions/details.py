@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from service_catalogue.models import Service
 from actions.common import localized
 from actions.texts import Texts
+from service_catalogue.models import Service
 
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 

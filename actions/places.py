@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 from nlu_components.gazetteer import Entry, Gazetteer
 
@@ -16,12 +15,12 @@ def gazetteer() -> Gazetteer:
     return Gazetteer.from_file(GAZETTEER)
 
 
-def district_entry(text: str) -> Optional[Entry]:
+def district_entry(text: str) -> Entry | None:
     """The district someone typed, forgiving suffixes, scripts and small typos."""
     return gazetteer().lookup(text, "district")
 
 
-def city_of(district: str) -> Optional[str]:
+def city_of(district: str) -> str | None:
     entry = district_entry(district)
     city = entry.extra.get("city") if entry else None
     return str(city) if city else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Dict, List, Optional, Text
+from abc import ABC, abstractmethod
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -31,7 +32,7 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890
 _SKIP_INTENTS = ("deny",)
 
 
-def normalise_phone(text: str) -> Optional[str]:
+def normalise_phone(text: str) -> str | None:
     """A Turkish or international phone number as digits with a leading + or 0; None if not one."""
     raw = (text or "").translate(_DIGITS)
     digits = re.sub(r"\D", "", raw)
@@ -49,16 +50,16 @@ def normalise_phone(text: str) -> Optional[str]:
 class ValidateReferralForm(FormValidationAction):
     """Consent first; nothing is asked (or kept) before the person agrees."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_referral_form"
 
     async def required_slots(
         self,
-        domain_slots: List[Text],
+        domain_slots: List[str],
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
         domain: DomainDict,
-    ) -> List[Text]:
+    ) -> List[str]:
         if tracker.get_slot("referral_consent") is False:
             return []
         slots = ["referral_consent", "referral_description", "referral_contact"]
@@ -68,14 +69,14 @@ class ValidateReferralForm(FormValidationAction):
 
     def validate_referral_consent(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         if value is True:
             return {"referral_consent": True}
         return {"referral_consent": False, "requested_slot": None}
 
     def validate_referral_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         text = str(value or "").strip()
         if sum(ch.isalpha() for ch in text) < 3 or text.startswith("/"):
             dispatcher.utter_message(text=texts(user_language(tracker)).text("msg_referral_description_short"))
@@ -84,7 +85,7 @@ class ValidateReferralForm(FormValidationAction):
 
     def validate_referral_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         choice = str(value or "").strip()
         if choice not in ("chat", "phone"):
             from actions.places import gazetteer
@@ -97,7 +98,7 @@ class ValidateReferralForm(FormValidationAction):
 
     def validate_referral_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         phone = normalise_phone(str(value or ""))
         if phone is None:
             dispatcher.utter_message(text=texts(user_language(tracker)).text("msg_referral_phone_invalid"))
@@ -106,7 +107,7 @@ class ValidateReferralForm(FormValidationAction):
 
     def validate_referral_district(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> Dict[str, Any]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent in _SKIP_INTENTS:
             return {"referral_district": "unknown"}
@@ -129,7 +130,7 @@ def _urgent(tracker: Tracker) -> bool:
     return False
 
 
-def _category(tracker: Tracker) -> Optional[str]:
+def _category(tracker: Tracker) -> str | None:
     category = tracker.get_slot("search_category")
     if category:
         return str(category)
@@ -148,11 +149,11 @@ def _reset() -> List[EventType]:
 class ActionCreateTicket(Action):
     """Creates the ticket after consent and gives the person its reference."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_create_ticket"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         language = user_language(tracker)
         t = texts(language)
@@ -192,11 +193,11 @@ class ActionCreateTicket(Action):
 class ActionCheckReferralStatus(Action):
     """Reads a ticket's status back — only within the conversation that opened it."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_check_referral_status"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         language = user_language(tracker)
         t = texts(language)
@@ -216,3 +217,40 @@ class ActionCheckReferralStatus(Action):
                 text=t.text("msg_referral_status", referral_id=ticket.reference, status=status)
             )
         return [SlotSet("referral_id", ticket.reference)]
+
+
+class _AskReferral(Action, ABC):
+    """Asks for one form slot with its content response (``utter_ask_<slot>``)."""
+
+    @property
+    @abstractmethod
+    def slot(self) -> str: ...
+
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        dispatcher.utter_message(response=f"utter_ask_{self.slot}")
+        return []
+
+
+class ActionAskReferralConsent(_AskReferral):
+    slot = "referral_consent"
+
+
+class ActionAskReferralDescription(_AskReferral):
+    slot = "referral_description"
+
+
+class ActionAskReferralContact(_AskReferral):
+    slot = "referral_contact"
+
+
+class ActionAskReferralPhone(_AskReferral):
+    slot = "referral_phone"
+
+
+class ActionAskReferralDistrict(_AskReferral):
+    slot = "referral_district"

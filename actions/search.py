@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -17,7 +17,7 @@ from service_catalogue.taxonomy import category_for, category_name
 PAGE = 3
 
 
-def _district_and_city(tracker: Tracker) -> tuple[Optional[str], Optional[str]]:
+def _district_and_city(tracker: Tracker) -> tuple[str | None, str | None]:
     from actions.places import city_of
 
     district = tracker.get_slot("district")
@@ -71,11 +71,11 @@ def _list_services(
 class ActionSearchServices(Action):
     """Lists the best services for the topic, in the person's district and language."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_search_services"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         entity = next(tracker.get_latest_entity_values("service_category"), None)
@@ -120,10 +120,9 @@ def _run_search(
             place = district if district and not wider else t.text("msg_place_anywhere")
             dispatcher.utter_message(text=t.text(key, category=topic, place=place), buttons=buttons)
             return events
-        place = district if district and not wider else None
         header = (
-            t.text("msg_services_header", category=topic, place=place)
-            if place
+            t.text("msg_services_header", category=topic, place=district)
+            if district and not wider
             else t.text("msg_services_header_anywhere", category=topic)
         )
         _list_services(dispatcher, hits, language, t, header, offset, more=offset + PAGE < total)
@@ -132,11 +131,11 @@ def _run_search(
 
 
 class ActionSearchMore(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_search_more"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         language = user_language(tracker)
         category = tracker.get_slot("search_category")
@@ -149,11 +148,11 @@ class ActionSearchMore(Action):
 
 
 class ActionSearchWider(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_search_wider"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         language = user_language(tracker)
         category = tracker.get_slot("search_category")
@@ -166,11 +165,11 @@ class ActionSearchWider(Action):
 class ActionShowService(Action):
     """Everything known about one service; what is unknown is said to be unknown."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_show_service"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         from actions.details import describe
 
@@ -200,11 +199,11 @@ class ActionShowService(Action):
 class ActionNearestServices(Action):
     """Services nearest to a shared location (coordinates in the message metadata)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_nearest_services"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         language = user_language(tracker)
         t = texts(language)

@@ -198,8 +198,10 @@ class ContentStore:
         response = self.responses[key]
         text = response.text[lang]
         if values:
-            wrap = (lambda v: f"{FSI}{v}{PDI}") if lang in RTL_LANGUAGES else (lambda v: f"{v}")
-            text = text.format_map(_Defaulting({k: wrap(v) for k, v in values.items()}))
+            isolate = lang in RTL_LANGUAGES
+            text = text.format_map(
+                _Defaulting({k: f"{FSI}{v}{PDI}" if isolate else f"{v}" for k, v in values.items()})
+            )
         buttons = [{"title": b.title[lang], "payload": b.payload} for b in response.buttons]
         return Rendered(key, lang, text, buttons)
 

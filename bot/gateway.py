@@ -8,6 +8,7 @@ answers in order once Rasa is back.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,12 @@ from bot.state import GatewayState
 from nlu_components.language import clean_text, detect
 
 logger = logging.getLogger(__name__)
+
+
+def redact(conversation_id: str) -> str:
+    """A conversation named in logs without the phone number or chat id inside it."""
+    channel, _, user = conversation_id.partition(":")
+    return f"{channel}:{hashlib.sha256(user.encode()).hexdigest()[:10]}"
 
 ATTACHMENT_KINDS = (
     "voice",
@@ -145,7 +152,7 @@ class Gateway:
         if not await self.state.first_delivery(
             message.channel, message.message_id, self.settings.idempotency_ttl_seconds
         ):
-            logger.info("duplicate delivery %s:%s ignored", message.channel, message.message_id)
+            logger.info("duplicate delivery on %s ignored", message.channel)
             return []
         text = clean_text(message.text)[: self.settings.max_message_chars]
         language = await self._language(message, text)
@@ -174,7 +181,7 @@ class Gateway:
         try:
             replies += await self._ask_rasa(message, text, language)
         except RasaUnavailable as error:
-            logger.warning("Rasa unavailable (%s); %s queued", error, conversation)
+            logger.warning("Rasa unavailable (%s); message queued for %s", error, redact(conversation))
             await self.state.enqueue_pending(message.to_dict())
             replies.append(self.say("msg_received_will_answer", language))
         return replies
@@ -229,9 +236,7 @@ class Gateway:
         except RasaUnavailable:
             await self.state.enqueue_pending({**message.to_dict(), "record_only": True})
         warned = not await self.state.first_delivery(
-            "rate-notice",
-            f"{conversation}:{int(time.time()) // self.settings.rate_limit_window_seconds}",
-            self.settings.rate_limit_window_seconds,
+            "rate-notice", conversation, self.settings.rate_limit_window_seconds
         )
         return [] if warned else [self.say("msg_rate_limited", language)]
 

@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Any
 
 from redis.asyncio import Redis
 
 from bot.state import LANGUAGE_TTL, OUTBOX_TTL, TAKEOVER_TTL
 
-PENDING_STREAM = "rehber:pending"
-PENDING_COUNT = "rehber:pending:count"
-
 
 class RedisState:
-    def __init__(self, client: "Redis[str]", prefix: str = "rehber") -> None:
-        self.redis = client
+    def __init__(self, client: Redis, prefix: str = "rehber") -> None:
+        # redis-py's asyncio stubs type each command as "value or awaitable"; Any keeps the
+        # awaits readable without a cast on every line.
+        self.redis: Any = client
         self.prefix = prefix
         self.stream = f"{prefix}:pending"
         self.counts = f"{prefix}:pending:count"
 
     @classmethod
-    async def connect(cls, url: str, prefix: str = "rehber") -> "RedisState":
-        client: Redis[str] = Redis.from_url(url, decode_responses=True)
+    async def connect(cls, url: str, prefix: str = "rehber") -> RedisState:
+        client = Redis.from_url(url, decode_responses=True)
         await client.ping()
         return cls(client, prefix)
 
@@ -48,8 +47,9 @@ class RedisState:
             count, _ = await pipe.execute()
         return int(count) <= limit
 
-    async def get_language(self, conversation_id: str) -> Optional[str]:
-        return await self.redis.get(self._key("lang", conversation_id))
+    async def get_language(self, conversation_id: str) -> str | None:
+        value = await self.redis.get(self._key("lang", conversation_id))
+        return str(value) if value is not None else None
 
     async def set_language(self, conversation_id: str, language: str) -> None:
         await self.redis.set(self._key("lang", conversation_id), language, ex=LANGUAGE_TTL)
@@ -65,9 +65,13 @@ class RedisState:
             await self.redis.delete(key)
 
     async def set_last_inbound(self, conversation_id: str, timestamp: float) -> None:
-        await self.redis.set(self._key("inbound", conversation_id), str(timestamp), ex=LANGUAGE_TTL)
+        # Keep the latest time: a late redelivery must not move the window backwards.
+        key = self._key("inbound", conversation_id)
+        previous = await self.redis.get(key)
+        if previous is None or float(previous) < timestamp:
+            await self.redis.set(key, str(timestamp), ex=LANGUAGE_TTL)
 
-    async def get_last_inbound(self, conversation_id: str) -> Optional[float]:
+    async def get_last_inbound(self, conversation_id: str) -> float | None:
         value = await self.redis.get(self._key("inbound", conversation_id))
         return float(value) if value is not None else None
 

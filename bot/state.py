@@ -35,7 +35,7 @@ class GatewayState(Protocol):
     async def set_last_inbound(self, conversation_id: str, timestamp: float) -> None:
         """When the person last wrote (WhatsApp's 24-hour customer-service window)."""
 
-    async def get_last_inbound(self, conversation_id: str) -> Optional[float]: ...
+    async def get_last_inbound(self, conversation_id: str) -> float | None: ...
 
     async def set_taken_over(self, conversation_id: str, taken: bool) -> None: ...
 
@@ -104,9 +104,11 @@ class MemoryState:
         (self._takeover.add if taken else self._takeover.discard)(conversation_id)
 
     async def set_last_inbound(self, conversation_id: str, timestamp: float) -> None:
-        self._last_inbound[conversation_id] = timestamp
+        # A late redelivery of an old message must not move the window backwards.
+        previous = self._last_inbound.get(conversation_id, 0.0)
+        self._last_inbound[conversation_id] = max(previous, timestamp)
 
-    async def get_last_inbound(self, conversation_id: str) -> Optional[float]:
+    async def get_last_inbound(self, conversation_id: str) -> float | None:
         return self._last_inbound.get(conversation_id)
 
     async def enqueue_pending(self, message: dict[str, Any]) -> str:

@@ -179,6 +179,10 @@ def detect(text: str, prior: str | None = None) -> Detection:
     """
     prior = prior if prior in LANGUAGES else None
     text = clean_text(text)
+    if text.startswith("/"):
+        # A button payload ("/ask_legal_aid", '/choose_language{"language":"fa"}') is not
+        # language: the conversation keeps its own.
+        return Detection(prior, 1.0 if prior else 0.0, "prior" if prior else "none")
     arabic, latin = _script_counts(text)
     if arabic == 0 and latin == 0:
         return Detection(prior, 1.0 if prior else 0.0, "prior" if prior else "none")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -60,7 +60,7 @@ class LinearIntentModel:
             ),
         )  # fmt: skip
 
-    def fit(self, texts: List[str], labels: List[str]) -> "LinearIntentModel":
+    def fit(self, texts: List[str], labels: List[str]) -> LinearIntentModel:
         from sklearn.model_selection import StratifiedKFold
         from sklearn.svm import LinearSVC
 
@@ -106,15 +106,15 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     """Rasa wrapper: predicts ``intent`` and ``intent_ranking`` for each message."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {"C": 0.5, "folds": 5, "random_seed": 42, "ranking_length": 10}
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        model: Optional[LinearIntentModel] = None,
+        model: LinearIntentModel | None = None,
     ) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -124,11 +124,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "LinearIntentClassifier":
+    ) -> LinearIntentClassifier:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -148,12 +148,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "LinearIntentClassifier":
+    ) -> LinearIntentClassifier:
         with model_storage.read_from(resource) as directory:
             with open(directory / "linear_intent_model.pkl", "rb") as handle:
                 model = pickle.load(handle)  # our own file, written by train() above

@@ -15,12 +15,18 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nlu_components.gazetteer import Gazetteer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = f"sqlite:///{ROOT / '.data' / 'rehber.db'}"
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from service_catalogue.db import make_engine, upgrade
 
     engine = make_engine(os.environ.get("DATABASE_URL", DEFAULT_URL))
@@ -28,8 +34,7 @@ def _engine():  # type: ignore[no-untyped-def]
     return engine
 
 
-def _gazetteer():  # type: ignore[no-untyped-def]
-    from nlu_components.gazetteer import Gazetteer
+def _gazetteer() -> Gazetteer:
 
     return Gazetteer.from_file(ROOT / "nlu_data" / "lookups" / "gazetteer.yml")
 

@@ -10,7 +10,7 @@ Schema changes go through Alembic (``service_catalogue/migrations``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -30,11 +30,11 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[I18n]
     description: Mapped[I18n] = mapped_column(default=dict)
-    website: Mapped[Optional[str]] = mapped_column(String(500))
-    email: Mapped[Optional[str]] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(200))
     i18n_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
     unknown: Mapped[list[str]] = mapped_column(default=list)
-    source: Mapped[Optional[str]] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
 
     services: Mapped[list[Service]] = relationship(
         back_populates="organization", cascade="all, delete-orphan", order_by="Service.id"
@@ -55,14 +55,14 @@ class Service(Base):
     name: Mapped[I18n]
     description: Mapped[I18n] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="active")
-    url: Mapped[Optional[str]] = mapped_column(String(500))
-    email: Mapped[Optional[str]] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(200))
     eligibility: Mapped[I18n] = mapped_column(default=dict)
     fees_description: Mapped[I18n] = mapped_column(default=dict)
     cost: Mapped[str] = mapped_column(String(10), default="unknown")  # free | paid | unknown
-    interpreters: Mapped[Optional[bool]] = mapped_column(default=None)
-    minimum_age: Mapped[Optional[int]] = mapped_column(Integer)
-    maximum_age: Mapped[Optional[int]] = mapped_column(Integer)
+    interpreters: Mapped[bool | None] = mapped_column(default=None)
+    minimum_age: Mapped[int | None] = mapped_column(Integer)
+    maximum_age: Mapped[int | None] = mapped_column(Integer)
     i18n_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
     unknown: Mapped[list[str]] = mapped_column(default=list)
 
@@ -92,14 +92,14 @@ class Location(Base):
     location_type: Mapped[str] = mapped_column(String(20), default="physical")
     name: Mapped[I18n]
     description: Mapped[I18n] = mapped_column(default=dict)
-    address_1: Mapped[Optional[str]] = mapped_column(String(300))
-    district: Mapped[Optional[str]] = mapped_column(String(60), index=True)
-    city: Mapped[Optional[str]] = mapped_column(String(60))
-    postal_code: Mapped[Optional[str]] = mapped_column(String(20))
-    latitude: Mapped[Optional[float]] = mapped_column(Float)
-    longitude: Mapped[Optional[float]] = mapped_column(Float)
+    address_1: Mapped[str | None] = mapped_column(String(300))
+    district: Mapped[str | None] = mapped_column(String(60), index=True)
+    city: Mapped[str | None] = mapped_column(String(60))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     # "exact" when the source gives coordinates; "district_centre" when only the district is known
-    coordinates_source: Mapped[Optional[str]] = mapped_column(String(20))
+    coordinates_source: Mapped[str | None] = mapped_column(String(20))
     i18n_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
     unknown: Mapped[list[str]] = mapped_column(default=list)
 
@@ -132,15 +132,15 @@ class Phone(Base):
     __tablename__ = "phone"
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
-    organization_id: Mapped[Optional[str]] = mapped_column(
+    organization_id: Mapped[str | None] = mapped_column(
         ForeignKey("organization.id", ondelete="CASCADE")
     )
-    service_id: Mapped[Optional[str]] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
-    location_id: Mapped[Optional[str]] = mapped_column(
+    service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    location_id: Mapped[str | None] = mapped_column(
         ForeignKey("location.id", ondelete="CASCADE")
     )
     number: Mapped[str] = mapped_column(String(50))
-    type: Mapped[Optional[str]] = mapped_column(String(20))
+    type: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[I18n] = mapped_column(default=dict)
 
 
@@ -150,8 +150,8 @@ class Schedule(Base):
     __tablename__ = "schedule"
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
-    service_id: Mapped[Optional[str]] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
-    location_id: Mapped[Optional[str]] = mapped_column(
+    service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    location_id: Mapped[str | None] = mapped_column(
         ForeignKey("location.id", ondelete="CASCADE")
     )
     freq: Mapped[str] = mapped_column(String(10), default="WEEKLY")
@@ -168,13 +168,13 @@ class Language(Base):
     __tablename__ = "language"
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
-    service_id: Mapped[Optional[str]] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
-    location_id: Mapped[Optional[str]] = mapped_column(
+    service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    location_id: Mapped[str | None] = mapped_column(
         ForeignKey("location.id", ondelete="CASCADE")
     )
     code: Mapped[str] = mapped_column(String(10))
-    name: Mapped[Optional[str]] = mapped_column(String(60))
-    note: Mapped[Optional[str]] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(60))
+    note: Mapped[str | None] = mapped_column(String(200))
 
 
 class ServiceArea(Base):
@@ -183,7 +183,7 @@ class ServiceArea(Base):
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
     service_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(60), index=True)  # a district, or a whole city
-    city: Mapped[Optional[str]] = mapped_column(String(60))
+    city: Mapped[str | None] = mapped_column(String(60))
 
 
 class RequiredDocument(Base):
@@ -192,7 +192,7 @@ class RequiredDocument(Base):
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
     service_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
     document: Mapped[I18n]
-    uri: Mapped[Optional[str]] = mapped_column(String(500))
+    uri: Mapped[str | None] = mapped_column(String(500))
 
 
 class TaxonomyTerm(Base):
@@ -226,27 +226,27 @@ class Ticket(Base):
     __tablename__ = "ticket"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(200), index=True)
     channel: Mapped[str] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(5))
-    category: Mapped[Optional[str]] = mapped_column(String(60))
+    category: Mapped[str | None] = mapped_column(String(60))
     urgency: Mapped[str] = mapped_column(String(10), default="normal")  # normal | urgent
-    summary: Mapped[Optional[str]] = mapped_column(String(300))
-    description: Mapped[Optional[str]] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
     description_trimmed: Mapped[bool] = mapped_column(default=False)
     contact_preference: Mapped[str] = mapped_column(String(10), default="chat")  # chat | phone
-    phone: Mapped[Optional[str]] = mapped_column(String(40))
-    district: Mapped[Optional[str]] = mapped_column(String(60))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    district: Mapped[str | None] = mapped_column(String(60))
     consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
-    assigned_to: Mapped[Optional[str]] = mapped_column(String(100))
-    referred_service_id: Mapped[Optional[str]] = mapped_column(
+    assigned_to: Mapped[str | None] = mapped_column(String(100))
+    referred_service_id: Mapped[str | None] = mapped_column(
         ForeignKey("service.id", ondelete="SET NULL")
     )
     notes: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    erased_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="TicketEvent.id"
@@ -266,8 +266,8 @@ class TicketEvent(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(100))
-    from_status: Mapped[Optional[str]] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")

@@ -10,13 +10,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional, Sequence
+from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from service_catalogue.models import Location, Service, ServiceArea, ServiceAtLocation, ServiceAttribute
+from service_catalogue.models import (
+    Location,
+    Service,
+    ServiceArea,
+    ServiceAtLocation,
+    ServiceAttribute,
+)
 from service_catalogue.taxonomy import CITIES
 
 ISTANBUL_TIME = ZoneInfo("Europe/Istanbul")
@@ -25,11 +31,11 @@ WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 @dataclass(frozen=True)
 class Query:
-    category: Optional[str] = None
-    district: Optional[str] = None
-    city: Optional[str] = None
-    language: Optional[str] = None
-    audience: Optional[str] = None
+    category: str | None = None
+    district: str | None = None
+    city: str | None = None
+    language: str | None = None
+    audience: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,11 +43,11 @@ class Hit:
     service: Service
     score: float
     reasons: tuple[str, ...]
-    distance_km: Optional[float] = None
+    distance_km: float | None = None
     distance_is_approximate: bool = False
 
 
-def is_open(service: Service, when: datetime) -> Optional[bool]:
+def is_open(service: Service, when: datetime) -> bool | None:
     """True/False from the opening hours, None when the hours are unknown."""
     schedules = list(service.schedules)
     for link in service.service_at_locations:
@@ -91,7 +97,7 @@ def score(service: Service, query: Query, when: datetime) -> tuple[float, tuple[
     return points, tuple(reasons)
 
 
-def _candidates(session: Session, category: Optional[str]) -> Sequence[Service]:
+def _candidates(session: Session, category: str | None) -> Sequence[Service]:
     statement = (
         select(Service)
         .where(Service.status == "active")
@@ -118,7 +124,7 @@ def _candidates(session: Session, category: Optional[str]) -> Sequence[Service]:
 
 
 def search(
-    session: Session, query: Query, when: Optional[datetime] = None, limit: int = 3, offset: int = 0
+    session: Session, query: Query, when: datetime | None = None, limit: int = 3, offset: int = 0
 ) -> tuple[list[Hit], int]:
     """The best ``limit`` services after ``offset``, and how many matched in all.
 
@@ -150,13 +156,13 @@ def nearest(
     session: Session,
     latitude: float,
     longitude: float,
-    category: Optional[str] = None,
+    category: str | None = None,
     limit: int = 3,
 ) -> list[Hit]:
     """Services ordered by the distance of their nearest location (km)."""
     hits = []
     for service in _candidates(session, category):
-        best: Optional[tuple[float, bool]] = None
+        best: tuple[float, bool] | None = None
         for link in service.service_at_locations:
             location = link.location
             if location.latitude is None or location.longitude is None:

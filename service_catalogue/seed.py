@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -116,7 +116,7 @@ class _Reader:
             return ""
         return value
 
-    def district(self, value: Any, path: tuple[Any, ...]) -> Optional[str]:
+    def district(self, value: Any, path: tuple[Any, ...]) -> str | None:
         if value in (None, UNKNOWN):
             return None
         if isinstance(value, str):
@@ -187,7 +187,7 @@ def _is_time(value: str) -> bool:
     )
 
 
-def _read_file(path: Path, name: str, gazetteer: Gazetteer, errors: list[ContentError]) -> Optional[Organization]:
+def _read_file(path: Path, name: str, gazetteer: Gazetteer, errors: list[ContentError]) -> Organization | None:
     try:
         data, source = load(path, name)
     except ContentErrors as error:
@@ -255,8 +255,8 @@ def _read_file(path: Path, name: str, gazetteer: Gazetteer, errors: list[Content
 
 
 def _coordinates(
-    loc: dict[str, Any], district: Optional[str], reader: _Reader, where: tuple[Any, ...]
-) -> tuple[Optional[float], Optional[float], Optional[str]]:
+    loc: dict[str, Any], district: str | None, reader: _Reader, where: tuple[Any, ...]
+) -> tuple[float | None, float | None, str | None]:
     lat, lon = loc.get("latitude"), loc.get("longitude")
     if lat not in (None, UNKNOWN) or lon not in (None, UNKNOWN):
         if isinstance(lat, (int, float)) and isinstance(lon, (int, float)) and -90 <= lat <= 90 and -180 <= lon <= 180:
@@ -271,7 +271,7 @@ def _coordinates(
 
 def _read_service(
     item: Any, where: tuple[Any, ...], reader: _Reader, locations: dict[str, Location]
-) -> Optional[Service]:
+) -> Service | None:
     if not isinstance(item, dict):
         reader.error(where, "expected a service mapping")
         return None

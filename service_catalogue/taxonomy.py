@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 import yaml
 
@@ -61,7 +60,7 @@ def audience_names() -> dict[str, dict[str, str]]:
     return _names()["audiences"]
 
 
-def category_for(intent: Optional[str], entity: Optional[str]) -> Optional[str]:
+def category_for(intent: str | None, entity: str | None) -> str | None:
     """The category a message asks about: the named category first, then the intent's."""
     if entity in CATEGORY_CODES:
         return entity

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,12 +53,12 @@ def create_ticket(
     language: str,
     description: str,
     consent_at: datetime,
-    category: Optional[str] = None,
+    category: str | None = None,
     urgent: bool = False,
     contact_preference: str = "chat",
-    phone: Optional[str] = None,
-    district: Optional[str] = None,
-    at: Optional[datetime] = None,
+    phone: str | None = None,
+    district: str | None = None,
+    at: datetime | None = None,
 ) -> Ticket:
     """Creates a ticket; the full description is kept, the summary is trimmed for staff lists."""
     if contact_preference not in ("chat", "phone"):
@@ -100,9 +99,9 @@ def transition(
     ticket: Ticket,
     to_status: str,
     actor: str,
-    note: Optional[str] = None,
-    referred_service_id: Optional[str] = None,
-    at: Optional[datetime] = None,
+    note: str | None = None,
+    referred_service_id: str | None = None,
+    at: datetime | None = None,
 ) -> TicketEvent:
     if to_status not in STATUSES:
         raise TicketError(f"unknown status {to_status!r}")
@@ -125,7 +124,7 @@ def transition(
     return event
 
 
-def parse_reference(text: str) -> Optional[int]:
+def parse_reference(text: str) -> int | None:
     """"R-1042" → the ticket id; None when it is not a reference."""
     match = _REFERENCE.match(text or "")
     if not match:
@@ -134,7 +133,7 @@ def parse_reference(text: str) -> Optional[int]:
     return number if number > 0 else None
 
 
-def find_for_conversation(session: Session, reference: str, conversation_id: str) -> Optional[Ticket]:
+def find_for_conversation(session: Session, reference: str, conversation_id: str) -> Ticket | None:
     """The ticket only if it belongs to this conversation: another person's reference and a
     reference that does not exist look exactly the same from outside."""
     ticket_id = parse_reference(reference)
@@ -154,7 +153,7 @@ def tickets_of(session: Session, conversation_id: str) -> list[Ticket]:
     )
 
 
-def erase_personal_data(session: Session, conversation_id: str, at: Optional[datetime] = None) -> int:
+def erase_personal_data(session: Session, conversation_id: str, at: datetime | None = None) -> int:
     """Removes what identifies the person from their tickets (right to erasure); the
     anonymous category/status history stays for service statistics."""
     at = at or now()

@@ -116,6 +116,10 @@ class Stack:
                 process.wait()
 
     def start(self) -> None:
+        subprocess.run(
+            [str(APP_PY), "-m", "service_catalogue", "seed"], cwd=ROOT, env=self.env, check=True,
+            stdout=subprocess.DEVNULL,
+        )
         actions_env = {**self.env, "SANIC_HOST": "127.0.0.1"}
         self._spawn(
             "actions",
@@ -196,7 +200,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def db_engine(db_url: str) -> Iterator["Engine"]:
+def db_engine(db_url: str) -> Iterator[Engine]:
     from service_catalogue.db import make_engine
 
     engine = make_engine(db_url)
@@ -205,7 +209,7 @@ def db_engine(db_url: str) -> Iterator["Engine"]:
 
 
 @pytest.fixture
-def db_session(db_engine: "Engine") -> Iterator["Session"]:
+def db_session(db_engine: Engine) -> Iterator[Session]:
     from sqlalchemy.orm import Session
 
     with Session(db_engine, expire_on_commit=False) as session:
@@ -213,7 +217,7 @@ def db_session(db_engine: "Engine") -> Iterator["Session"]:
 
 
 @pytest.fixture
-def seeded(db_session: "Session") -> "Session":
+def seeded(db_session: Session) -> Session:
     """The database loaded from content/services (the real catalogue)."""
     from service_catalogue.seed import read_catalogue, write_catalogue
 

@@ -241,6 +241,7 @@ class FakeTelegram:
                 "type": "regular",
                 "allows_multiple_answers": False,
                 "allows_revoting": False,
+                "members_only": False,
             },
         }
         message = {**self._incoming_message(chat_id, language_code), kind: bodies[kind]}
@@ -330,10 +331,13 @@ class FakeTelegram:
         with self._lock:
             return dict(self.messages[(chat_id, message_id)])
 
-    def last_message(self, chat_id: int) -> dict[str, Any]:
+    def bot_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """The bot's messages in this chat as they are now (after edits), oldest first."""
         with self._lock:
-            mine = [m for (chat, _), m in self.messages.items() if chat == chat_id]
-        return dict(mine[-1])
+            return [dict(m) for (chat, _), m in self.messages.items() if chat == chat_id]
+
+    def last_message(self, chat_id: int) -> dict[str, Any]:
+        return self.bot_messages(chat_id)[-1]
 
     async def wait_for(
         self, method: str, count: int, chat_id: int | None = None, timeout: float = 15.0

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from nlu_components.gazetteer import Gazetteer
 from service_catalogue.models import (
+    Language,
     Location,
     Organization,
     Schedule,
@@ -19,7 +20,6 @@ from service_catalogue.models import (
     ServiceArea,
     ServiceAtLocation,
     ServiceAttribute,
-    Language,
     Ticket,
 )
 from service_catalogue.search import Query, nearest, search

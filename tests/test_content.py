@@ -36,7 +36,7 @@ def test_arabic_and_persian_values_are_isolated_from_the_sentence(content: Conte
     rendered = content.render("msg_webchat_title", "ar")
     assert rendered.text.startswith("Rehber")
     store = ContentStore(
-        {"x": type(content.responses["utter_greet"])("x", {l: "رقم {referral_id}" for l in LANGUAGES})},
+        {"x": type(content.responses["utter_greet"])("x", dict.fromkeys(LANGUAGES, "رقم {referral_id}"))},
         {},
     )
     assert store.render("x", "fa", {"referral_id": "R-1042"}).text == f"رقم {FSI}R-1042{PDI}"

@@ -286,7 +286,8 @@ def test_an_answer_longer_than_whatsapp_allows_arrives_whole_in_parts(
 def test_split_text_cuts_at_lines_then_spaces_then_anywhere() -> None:
     assert split_text("a" * 10, limit=4) == ["aaaa", "aaaa", "aa"]
     assert split_text("abc def ghi", limit=8) == ["abc def", "ghi"]
-    assert split_text("abc\ndef ghi jkl", limit=12) == ["abc", "def ghi jkl"]
+    assert split_text("abcdefg\nhi jkl", limit=12) == ["abcdefg", "hi jkl"]
+    assert split_text("abc\ndef ghi jkl", limit=12) == ["abc\ndef ghi", "jkl"]
     assert split_text("   ") == []
     # a paragraph end early in the part does not make a tiny message; a line end later wins
     assert split_text("ab\n\ncdefgh\nij", limit=10) == ["ab\n\ncdefgh", "ij"]
