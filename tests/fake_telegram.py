@@ -15,12 +15,13 @@ shapes of https://core.telegram.org/bots/api#update.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -70,14 +71,16 @@ class _Failure:
     times: int
 
 
-def user(user_id: int, language_code: str | None = "en", first_name: str = "Test") -> dict:
+def user(
+    user_id: int, language_code: str | None = "en", first_name: str = "Test"
+) -> dict[str, Any]:
     data: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
     if language_code is not None:
         data["language_code"] = language_code
     return data
 
 
-def private_chat(chat_id: int, first_name: str = "Test") -> dict:
+def private_chat(chat_id: int, first_name: str = "Test") -> dict[str, Any]:
     return {"id": chat_id, "first_name": first_name, "type": "private"}
 
 
@@ -107,6 +110,8 @@ class FakeTelegram:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._closing = False
+        # Called (in the server's thread) with every finished call; benchmarks use it.
+        self.on_call: Callable[[Call], None] | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -380,8 +385,8 @@ class FakeTelegram:
             form = await request.form()
             params.update({k: v for k, v in form.items() if isinstance(v, str)})
         else:
-            body = (await request.body()).decode("utf-8")
-            params.update(parse_qsl(body, keep_blank_values=True))
+            form_text = (await request.body()).decode("utf-8")
+            params.update(parse_qsl(form_text, keep_blank_values=True))
         for key in _JSON_PARAMS & params.keys():
             if isinstance(params[key], str):
                 params[key] = json.loads(params[key])
@@ -409,6 +414,8 @@ class FakeTelegram:
             else:
                 response = await handler(params)
         call.status = response.status_code
+        if self.on_call is not None:
+            self.on_call(call)
         return response
 
     def _injected(self, method: str, params: dict[str, Any]) -> JSONResponse | None:
@@ -462,10 +469,8 @@ class FakeTelegram:
             remaining = deadline - time.monotonic()
             if batch or remaining <= 0 or self._closing:
                 return _ok(batch)
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
 
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> JSONResponse:
         self.webhook = {}
@@ -513,13 +518,20 @@ class FakeTelegram:
                 if data is not None and not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_BYTES:
                     return _error(400, "Bad Request: BUTTON_DATA_INVALID")
                 if not button.get("text"):
-                    return _error(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+                    return _error(
+                        400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                    )
         return None
 
-    def _bot_message(self, chat_id: int, message_id: int, params: dict[str, Any]) -> dict:
+    def _bot_message(self, chat_id: int, message_id: int, params: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": message_id,
-            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Rehber", "username": BOT_USERNAME},
+            "from": {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Rehber",
+                "username": BOT_USERNAME,
+            },
             "chat": private_chat(chat_id),
             "date": int(time.time()),
             "text": params["text"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -20,13 +21,35 @@ def test_every_domain_response_has_all_four_languages(content: ContentStore, dom
         assert set(content.responses[name].text) == set(LANGUAGES), name
 
 
-def test_every_content_response_is_used_by_the_domain_or_the_gateway(
-    content: ContentStore, domain: dict
-) -> None:
+# Keys the code builds from a prefix (f"msg_ticket_status_{status}", ...).
+DYNAMIC_PREFIXES = (
+    "msg_ticket_status_",
+    "msg_attachment_",
+    "utter_ask_",
+    "msg_webchat_",
+    "msg_telegram_command_",
+)
+
+
+def _code() -> str:
+    return "\n".join(
+        p.read_text(encoding="utf-8") for folder in ("bot", "actions") for p in (ROOT / folder).rglob("*.py")
+    )
+
+
+def test_every_text_the_code_sends_exists(content: ContentStore) -> None:
+    used = set(re.findall(r"[\"'](?:response=)?((?:msg|utter)_[a-z0-9_]+)[\"']", _code()))
+    assert sorted(k for k in used if not content.has(k) and not k.endswith("_")) == []
+
+
+def test_every_text_is_used_somewhere(content: ContentStore, domain: dict) -> None:
+    code = _code()
     unused = [
         key
         for key in content.responses
-        if key.startswith("utter_") and key not in domain["responses"]
+        if key not in domain["responses"]
+        and f'"{key}"' not in code
+        and not key.startswith(DYNAMIC_PREFIXES)
     ]
     assert unused == []
 
