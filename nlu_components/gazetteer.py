@@ -165,8 +165,8 @@ class Gazetteer:
         return cls(pairs)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Gazetteer:
-        return cls.from_data(load_data(path))
+    def from_file(cls, path: str | Path, only: Iterable[str] | None = None) -> Gazetteer:
+        return cls.from_data(load_data(path), only=only)
 
     def values(self, entity: str) -> dict[str, Entry]:
         return {e.value: e for e in self.index.values() if e.entity == entity}

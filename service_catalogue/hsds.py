@@ -98,11 +98,13 @@ LANGUAGE_NAMES = {"ar": "Arabic", "fa": "Persian", "tr": "Turkish", "en": "Engli
 TIMEZONE = "Europe/Istanbul"
 TIMEZONE_REFERENCE = datetime(2025, 1, 15, 12)  # Türkiye has kept UTC+3 all year since 2016
 CURRENCY = "TRY"
-COUNTRIES = ("TR", "TUR")
+COUNTRIES = ("TR", "TUR", "TURKIYE", "TURKEY")
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_ERRORS_PER_RECORD = 10
 MAX_SHOWN = 120
 PHONE_RULE = "Rehber stores phone numbers of 3 or more digits, at most 50 characters"
+AREA_RULE = "Rehber stores a service area as a district or city name of at most 60 characters"
+COORDINATES_RULE = "Rehber stores latitude and longitude together, within ±90 and ±180"
 SCHEDULE_RULE = "Rehber stores weekly hours only (byday of MO..SU, opens_at before closes_at)"
 
 SERVICE_UNKNOWN = (
@@ -144,8 +146,18 @@ PHONE_KEYS = frozenset(
     "id number type description attributes service_id location_id organization_id".split()
 )
 SCHEDULE_KEYS = frozenset(
-    "id service_id location_id freq interval wkst byday opens_at closes_at timezone "
+    "id service_id location_id freq interval wkst dtstart byday opens_at closes_at timezone "
     "description attributes".split()
+)
+# Storing these hours as "every week" would claim more than the source says: left out.
+SCHEDULE_LIMITS = (
+    "valid_from",
+    "valid_to",
+    "until",
+    "count",
+    "byweekno",
+    "bymonthday",
+    "byyearday",
 )
 LANGUAGE_KEYS = frozenset("id service_id location_id name code note attributes".split())
 AREA_KEYS = frozenset("id service_id name attributes".split())
@@ -1008,6 +1020,10 @@ class _Reader:
             byday = item.get("byday")
             days = [d.strip().upper() for d in byday.split(",")] if isinstance(byday, str) else []
             opens, closes = _time(item.get("opens_at")), _time(item.get("closes_at"))
+            limits = sorted(k for k in SCHEDULE_LIMITS if item.get(k) not in (None, ""))
+            if limits:
+                self.warn(where, f"hours limited by {', '.join(limits)} cannot be stored; left out")
+                continue
             if (
                 item.get("freq", "WEEKLY") != "WEEKLY"
                 or item.get("interval", 1) != 1
@@ -1025,9 +1041,12 @@ class _Reader:
             if row_id is None:
                 continue
             zone = self.meta(decoded, "timezone", 40)
-            if zone is None:
-                offset = opens[1] if opens[1] is not None else item.get("timezone")
-                zone = _zone(offset) if isinstance(offset, (int, float)) else TIMEZONE
+            offset = opens[1] if opens[1] is not None else item.get("timezone")
+            if zone is None and isinstance(offset, (int, float)):
+                if not -12 <= offset <= 14:
+                    self.warn(f"{where}.timezone", f"{_show(offset)} is not a UTC offset; left out")
+                    continue
+                zone = _zone(offset)
             rows.append(
                 Schedule(
                     id=row_id,
@@ -1037,7 +1056,7 @@ class _Reader:
                     byday=",".join(dict.fromkeys(days)),
                     opens_at=opens[0],
                     closes_at=closes[0],
-                    timezone=zone,
+                    timezone=zone or TIMEZONE,
                     description=self.texts(
                         "description", item.get("description"), decoded, f"{where}.description"
                     ),
@@ -1109,9 +1128,8 @@ class _Reader:
             and -90 <= latitude <= 90
             and -180 <= longitude <= 180
         ):
-            self.warn(
-                path, "latitude and longitude must both be given, within ±90 and ±180; left out"
-            )
+            shown = f"latitude {_show(latitude)}, longitude {_show(longitude)}"
+            self.warn(path, f"{shown}: {COORDINATES_RULE}; left out")
             latitude = longitude = None
         address_1, district, city, postal_code = self.address(
             data.get("addresses"), f"{path}.addresses"
@@ -1170,7 +1188,7 @@ class _Reader:
         if len(addresses) > 1:
             self.unstored.add(_general(path) + " (all but the first physical one)")
         self.keys(chosen, ADDRESS_KEYS, where, _Decoded())
-        if str(chosen.get("country", "")).strip().upper() not in COUNTRIES:
+        if _fold(str(chosen.get("country", ""))).strip().upper() not in COUNTRIES:
             self.warn(
                 f"{where}.country",
                 f"{_show(chosen.get('country'))}: only addresses in Türkiye (TR) are stored",
@@ -1350,11 +1368,10 @@ class _Reader:
             where = f"service_areas[{index}]"
             decoded = self.decode(item.get("attributes"), f"{where}.attributes")
             self.keys(item, AREA_KEYS, where, decoded)
-            name = self.string(item.get("name"), f"{where}.name", 60)
-            if name is None:
-                self.warn(
-                    where, "Rehber needs a district or city name of at most 60 characters; left out"
-                )
+            given = item.get("name")
+            name = given.strip() if isinstance(given, str) else ""
+            if not 0 < len(name) <= 60 or not name.isprintable():
+                self.warn(f"{where}.name", f"{_show(given)}: {AREA_RULE}; left out")
                 continue
             if self.rehber:
                 city = self.meta(decoded, "city", 60)
@@ -1440,7 +1457,7 @@ def _zone(offset: float) -> str:
         return TIMEZONE
     if offset == 0:
         return "UTC"
-    if float(offset).is_integer() and -14 <= offset <= 12:
+    if float(offset).is_integer():
         return f"Etc/GMT{-int(offset):+d}"
     return f"UTC{_offset_suffix(offset)}"
 
@@ -1487,6 +1504,7 @@ def import_package(
     if records is None:
         result.problems.append(f"{name}: {problem}")
         return result
+    _begin(session)
     ensure_taxonomy(session)
     session.flush()
     importer = _Importer(session, language, gazetteer, source)
@@ -1495,6 +1513,19 @@ def import_package(
     session.flush()
     session.expire_all()  # relationships loaded before the merges may be stale
     return result
+
+
+def _begin(session: Session) -> None:
+    """Makes sure the caller's transaction is really open before the per-record savepoints.
+
+    pysqlite sends BEGIN only before INSERT/UPDATE/DELETE; a SAVEPOINT issued first becomes
+    the outermost transaction and its RELEASE commits, behind the caller's back.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        driver = connection.connection.driver_connection
+        if driver is not None and not driver.in_transaction:
+            driver.execute("BEGIN")
 
 
 def _import_record(

@@ -614,6 +614,41 @@ async def test_a_burst_of_100_messages_gets_a_polite_notice_and_nothing_is_lost(
     assert fake.sent_texts(OTHER) == ["echo: başka biri"]
 
 
+async def test_commands_count_against_the_rate_limit_too(
+    polling: TelegramAdapter, fake: FakeTelegram, rasa: ScriptedRasa, content: ContentStore
+) -> None:
+    for _ in range(8):
+        fake.push(fake.command(CHAT, "/help", language_code="tr"))
+    fake.push(fake.command(CHAT, "/start", language_code="tr"))
+    fake.push(fake.text(OTHER, "sentinel"))
+    await fake.wait_for("sendMessage", 6, chat_id=CHAT)
+    await fake.wait_for("sendMessage", 1, chat_id=OTHER)
+    help_text = said(content, "msg_telegram_help", "tr")
+    assert fake.sent_texts(CHAT) == [help_text] * 5 + [said(content, "msg_rate_limited", "tr")]
+    assert [b["text"] for b in rasa.recorded] == ["/help"] * 3 + ["/greet"]
+    assert rasa.texts() == ["sentinel"]
+
+
+async def test_an_update_seen_twice_by_the_poller_is_answered_once(
+    gateway: Gateway, fake: FakeTelegram, rasa: ScriptedRasa, content: ContentStore
+) -> None:
+    """As after a restart before getUpdates confirmed the offset."""
+    text = fake.text(CHAT, "merhaba")
+    help_command = fake.command(CHAT, "/help")
+    for update in (text, help_command):
+        update["update_id"] = fake.new_update_id()
+    for update in (text, help_command, text, help_command):
+        fake.push(update)
+    adapter = adapter_for(gateway, fake.url)
+    await adapter.start()
+    try:
+        await fake.wait_for("sendMessage", 2)
+        assert fake.sent_texts(CHAT) == ["echo: merhaba", said(content, "msg_telegram_help", "en")]
+        assert rasa.texts() == ["merhaba"]
+    finally:
+        await adapter.stop()
+
+
 async def test_one_persons_messages_stay_in_order_while_others_are_not_held_up(
     polling: TelegramAdapter, fake: FakeTelegram, rasa: ScriptedRasa
 ) -> None:

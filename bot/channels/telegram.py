@@ -22,9 +22,10 @@ Off unless ``TELEGRAM_TOKEN`` is set. Two ways to receive updates:
     see idempotency). ``getWebhookInfo`` shows delivery errors; ``deleteWebhook`` undoes it.
 
 Decisions
-    * One update is one ``IncomingMessage``: user id = chat id, message id = update id
-      (Telegram redelivers updates; the gateway's idempotency check answers each one once,
-      and the adapter checks update ids itself for what it answers without the gateway).
+    * One update is one ``IncomingMessage``: user id = chat id, message id = update id.
+      Telegram redelivers updates (webhook retries, a poller restarted before confirming), so
+      every update id is checked once before anything else — this also covers the commands
+      the adapter answers itself, which never reach the gateway's own check.
     * Private chats only. A migrant's questions do not belong in a group, and ``/forget`` in a
       group would erase everyone's thread; other chats are ignored with a log line.
     * Edited messages: an edited *text* is answered as a new message with its own update id —
@@ -230,7 +231,7 @@ class PayloadMap:
 
 
 def language_hint(user: User | None) -> str | None:
-    """The person's Telegram app language, when it is one of ours ("pt-br" → "pt": no)."""
+    """The person's Telegram app language ("fa", "en-GB" → "en") when it is one of ours."""
     code = ((user.language_code if user else None) or "").split("-")[0].lower()
     return code if code in LANGUAGES else None
 
@@ -312,10 +313,9 @@ class _RedactToken(logging.Filter):
 
 
 def _redact_token_in_logs(token: str) -> None:
-    for name in ("httpx", "telegram"):
-        target = logging.getLogger(name)
-        if not any(isinstance(f, _RedactToken) and f.token == token for f in target.filters):
-            target.addFilter(_RedactToken(token))
+    target = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactToken) and f.token == token for f in target.filters):
+        target.addFilter(_RedactToken(token))
 
 
 class TelegramAdapter:
@@ -360,11 +360,12 @@ class TelegramAdapter:
             self._boot_task = asyncio.create_task(self._boot_later())
 
     async def _boot(self) -> None:
-        app = self.application
+        app = self.application  # every step is skipped when done by an earlier attempt
         await app.initialize()  # getMe
         await self._set_commands()
-        await app.start()
-        if not self.webhook_mode and app.updater is not None:
+        if not app.running:
+            await app.start()
+        if not self.webhook_mode and app.updater is not None and not app.updater.running:
             await app.updater.start_polling(
                 allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
             )
@@ -468,7 +469,7 @@ class TelegramAdapter:
         """Runs first for every update: private chats only, the edits we answer, once each."""
         chat = update.effective_chat
         if chat is None or chat.type != ChatType.PRIVATE:
-            logger.info("telegram update %s ignored: not from a private chat", update.update_id)
+            logger.info("telegram update %s ignored: not a private chat", update.update_id)
             raise ApplicationHandlerStop
         edited = update.edited_message
         if edited is not None and (not edited.text or edited.text.startswith("/")):
