@@ -217,6 +217,8 @@ async def build_services(settings: Settings, state: GatewayState | None = None) 
 
     gateway.register_channel("web", deliver_web)
     gateway.erasers.append(await _ticket_eraser(settings.database_url))
+    if settings.rasa_tracker_url:
+        gateway.erasers.append(_tracker_eraser(settings.rasa_tracker_url))
     services = Services(settings, content, state, rasa, gateway)
     for module in CHANNEL_MODULES:
         adapter = module.from_settings(settings, gateway)
@@ -241,6 +243,32 @@ async def _ticket_eraser(database_url: str) -> Callable[[str], Awaitable[None]]:
         with Session(engine) as session:
             erase_personal_data(session, conversation_id)
             session.commit()
+
+    async def eraser(conversation_id: str) -> None:
+        await asyncio.to_thread(erase, conversation_id)
+
+    return eraser
+
+
+def _tracker_eraser(tracker_url: str) -> Callable[[str], Awaitable[None]]:
+    """Deletes the person's events from Rasa's SQL tracker store (table ``events``).
+
+    Rasa's SQLTrackerStore appends on every save and never deletes, so replacing the
+    tracker through Rasa's API leaves the old events in place; this removes them.
+    """
+    from sqlalchemy import inspect, text
+
+    from service_catalogue.db import make_engine
+
+    engine = make_engine(tracker_url)
+
+    def erase(conversation_id: str) -> None:
+        if not inspect(engine).has_table("events"):
+            return
+        with engine.begin() as connection:
+            connection.execute(
+                text("DELETE FROM events WHERE sender_id = :sender"), {"sender": conversation_id}
+            )
 
     async def eraser(conversation_id: str) -> None:
         await asyncio.to_thread(erase, conversation_id)

@@ -19,6 +19,16 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"rehber: {name} must be a whole number, got {value!r}") from error
 
 
+def _tracker_url(env: os._Environ[str], default: str) -> str:
+    if env.get("RASA_TRACKER_URL"):
+        return env["RASA_TRACKER_URL"]
+    if env.get("REDIS_URL"):
+        return ""  # trackers live in Redis; replacing them through Rasa's API erases them
+    if env.get("RASA_TRACKER_DB"):
+        return f"sqlite:///{env['RASA_TRACKER_DB']}"
+    return default
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -27,6 +37,9 @@ class Settings:
     action_server_url: str = "http://127.0.0.1:5055"
     content_dir: Path = ROOT / "content"
     database_url: str = f"sqlite:///{ROOT / '.data' / 'rehber.db'}"
+    # Rasa's SQL tracker store (embedded default): erasure deletes the person's rows there,
+    # because Rasa's SQL store only ever appends. Empty when Rasa keeps trackers in Redis.
+    rasa_tracker_url: str = f"sqlite:///{ROOT / '.data' / 'rasa_tracker.db'}"
     redis_url: str = ""
     # Bad-input limits: what the NLU reads of one message, and the hard cap we accept.
     nlu_max_chars: int = 1000
@@ -63,6 +76,7 @@ class Settings:
             action_server_url=env.get("ACTION_SERVER_URL", defaults.action_server_url).rstrip("/"),
             content_dir=Path(env.get("REHBER_CONTENT_DIR", str(defaults.content_dir))),
             database_url=env.get("DATABASE_URL", defaults.database_url),
+            rasa_tracker_url=_tracker_url(env, defaults.rasa_tracker_url),
             redis_url=env.get("REDIS_URL", ""),
             nlu_max_chars=_int("REHBER_NLU_MAX_CHARS", defaults.nlu_max_chars),
             rate_limit_messages=_int("REHBER_RATE_LIMIT", defaults.rate_limit_messages),

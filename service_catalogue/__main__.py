@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     engine = _engine()
     with Session(engine) as session:
         if args.command == "hsds-export":
-            count = hsds.export_file(session, args.out)
+            try:
+                count = hsds.export_file(session, args.out)
+            except (OSError, ValueError) as error:
+                print(f"rehber: could not write {args.out}: {error}", file=sys.stderr)
+                return 2
             print(f"hsds: {count} services written to {args.out}")
             return 0
         result = hsds.import_file(session, args.file)
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in result.problems:
         print(f"rehber: {problem}", file=sys.stderr)
     print(f"hsds: {result.imported} services imported, {len(result.rejected)} rejected")
-    return 0 if not result.rejected else 1
+    nothing_read = result.imported == 0 and not result.rejected and bool(result.problems)
+    return 1 if result.rejected or nothing_read else 0
 
 
 if __name__ == "__main__":

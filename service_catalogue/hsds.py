@@ -39,12 +39,16 @@ as reviewed, the other languages missing; what it does not say is recorded as un
 districts are matched with the gazetteer; categories that cannot be mapped are left out and
 the service is reported as "imported without a Rehber category". Parts Rehber cannot store as
 given (a latitude of 100, monthly hours, a 5000-character description, an address outside
-Türkiye, fields with no Rehber column) are left out and named in a problem line. A record is
-rejected only when it is not valid HSDS or its ids cannot be stored; nothing of a rejected
-record is written, and nothing at all when the file is not UTF-8 JSON of one of the two shapes.
+Türkiye, hours limited to some dates or weeks, fields with no Rehber column) are left out and
+named in a problem line. Foreign services, organizations and locations keep their ids; their
+child rows (phones, hours, ...) get ids derived from the owner's id and theirs, so a package
+that reuses one id in two places cannot make two rows collide. A record is rejected only when
+it is not valid HSDS, when its ids cannot be stored, or when a child id already belongs to
+another owner; nothing of a rejected record is written, and nothing at all when the file is
+not UTF-8 JSON of one of the two shapes. Each record is written in its own savepoint.
 
 The schemas are read (on first use, never at import) from ``$REHBER_HSDS_DIR``, by default
-``/work/shared/hsds-3.0``.
+the copy shipped in ``service_catalogue/hsds_3_0`` (CC BY-SA 4.0, Open Referral).
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR_VARIABLE = "REHBER_HSDS_DIR"
-DEFAULT_SCHEMA_DIR = Path("/work/shared/hsds-3.0")
+DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parent / "hsds_3_0"
 GAZETTEER_FILE = ROOT / "nlu_data" / "lookups" / "gazetteer.yml"
 
 I18N = "rehber-i18n"

@@ -100,7 +100,6 @@ class Stack:
             "RASA_PORT": str(self.rasa_port),
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
             "NLG_ENDPOINT_URL": f"{self.app_url}/nlg",
-            "RASA_TRACKER_DB": str(self.data_dir / "tracker.db"),
         }
         self._spawn("rasa", [str(RASA_PY), "scripts/rasa_serve.py"], env)
         wait_for(f"{self.rasa_url}/status", 180, self.processes["rasa"])
@@ -116,6 +115,8 @@ class Stack:
                 process.wait()
 
     def start(self) -> None:
+        # Every process must agree on where Rasa keeps trackers (erasure deletes there).
+        self.env.setdefault("RASA_TRACKER_DB", str(self.data_dir / "tracker.db"))
         subprocess.run(
             [str(APP_PY), "-m", "service_catalogue", "seed"], cwd=ROOT, env=self.env, check=True,
             stdout=subprocess.DEVNULL,

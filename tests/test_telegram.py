@@ -957,12 +957,6 @@ def test_real_stack_arabic_question_start_and_button_click(
 
 
 @pytest.mark.rasa
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug outside the channel: RasaClient.erase replaces the tracker with an empty "
-    "one (PUT /tracker/events), but Rasa's SQL tracker store only appends on save, so the "
-    "embedded default keeps every event; remove this mark when erasure really erases",
-)
 def test_real_stack_forget_erases_the_rasa_tracker(
     telegram_stack: tuple[Stack, FakeTelegram], content: ContentStore
 ) -> None:

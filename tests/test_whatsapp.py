@@ -896,12 +896,6 @@ def test_end_to_end_an_arabic_question_gets_the_arabic_answer_on_whatsapp(
 
 
 @pytest.mark.rasa
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/NLU detect the language of a button payload ('/ask_legal_aid' reads as "
-    "English) instead of keeping the conversation's; fix belongs in bot/gateway.py and the "
-    "language component",
-)
 def test_end_to_end_a_tapped_arabic_choice_is_answered_in_arabic(
     stack: Any, graph: FakeGraph, settings: Settings, content: ContentStore
 ) -> None:
