@@ -43,10 +43,14 @@ def describe(service: Service, language: str, t: Texts) -> str:
     documents = (
         unknown
         if "required_documents" in service.unknown
-        else ("; ".join(localized(d.document, language) or "" for d in service.required_documents)
-              or t.text("msg_service_no_documents"))
+        else (
+            "; ".join(localized(d.document, language) or "" for d in service.required_documents)
+            or t.text("msg_service_no_documents")
+        )
     )
-    cost = {"free": t.text("msg_cost_free"), "paid": t.text("msg_cost_paid")}.get(service.cost, unknown)
+    cost = {"free": t.text("msg_cost_free"), "paid": t.text("msg_cost_paid")}.get(
+        service.cost, unknown
+    )
     return t.text(
         "msg_service_details",
         name=localized(service.name, language) or service.id,

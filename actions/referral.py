@@ -79,7 +79,9 @@ class ValidateReferralForm(FormValidationAction):
     ) -> Dict[str, Any]:
         text = str(value or "").strip()
         if sum(ch.isalpha() for ch in text) < 3 or text.startswith("/"):
-            dispatcher.utter_message(text=texts(user_language(tracker)).text("msg_referral_description_short"))
+            dispatcher.utter_message(
+                text=texts(user_language(tracker)).text("msg_referral_description_short")
+            )
             return {"referral_description": None}
         return {"referral_description": text}
 
@@ -90,7 +92,9 @@ class ValidateReferralForm(FormValidationAction):
         if choice not in ("chat", "phone"):
             from actions.places import gazetteer
 
-            found = [m.value for m in gazetteer().extract(choice) if m.entity == "contact_preference"]
+            found = [
+                m.value for m in gazetteer().extract(choice) if m.entity == "contact_preference"
+            ]
             choice = found[0] if found else ""
         if choice in ("chat", "phone"):
             return {"referral_contact": choice}
@@ -101,7 +105,9 @@ class ValidateReferralForm(FormValidationAction):
     ) -> Dict[str, Any]:
         phone = normalise_phone(str(value or ""))
         if phone is None:
-            dispatcher.utter_message(text=texts(user_language(tracker)).text("msg_referral_phone_invalid"))
+            dispatcher.utter_message(
+                text=texts(user_language(tracker)).text("msg_referral_phone_invalid")
+            )
             return {"referral_phone": None}
         return {"referral_phone": phone}
 
@@ -116,7 +122,9 @@ class ValidateReferralForm(FormValidationAction):
             return {"referral_district": entry.value}
         if tracker.get_slot("referral_district_retry"):
             return {"referral_district": "unknown", "referral_district_retry": None}
-        dispatcher.utter_message(text=texts(user_language(tracker)).text("msg_referral_district_unknown"))
+        dispatcher.utter_message(
+            text=texts(user_language(tracker)).text("msg_referral_district_unknown")
+        )
         return {"referral_district": None, "referral_district_retry": True}
 
 
@@ -125,7 +133,10 @@ def _urgent(tracker: Tracker) -> bool:
     for event in reversed(tracker.events):
         if event.get("event") == "session_started":
             break
-        if event.get("event") == "user" and (event.get("parse_data") or {}).get("intent", {}).get("name") == "emergency":
+        if (
+            event.get("event") == "user"
+            and (event.get("parse_data") or {}).get("intent", {}).get("name") == "emergency"
+        ):
             return True
     return False
 
@@ -178,7 +189,11 @@ class ActionCreateTicket(Action):
                     district=None if district in (None, "unknown") else str(district),
                 )
                 session.commit()
-                reference, urgent, trimmed = ticket.reference, ticket.urgency == "urgent", ticket.description_trimmed
+                reference, urgent, trimmed = (
+                    ticket.reference,
+                    ticket.urgency == "urgent",
+                    ticket.description_trimmed,
+                )
         except SQLAlchemyError:
             logger.exception("could not store a referral ticket")
             dispatcher.utter_message(text=t.text("msg_referral_failed"))
@@ -210,7 +225,9 @@ class ActionCheckReferralStatus(Action):
         with catalogue_session() as session:
             ticket = find_for_conversation(session, str(reference), tracker.sender_id)
             if ticket is None:
-                dispatcher.utter_message(text=t.text("msg_referral_not_found", referral_id=str(reference)))
+                dispatcher.utter_message(
+                    text=t.text("msg_referral_not_found", referral_id=str(reference))
+                )
                 return [SlotSet("referral_id", None)]
             status = t.text(f"msg_ticket_status_{ticket.status}")
             dispatcher.utter_message(

@@ -58,7 +58,10 @@ def _list_services(
             where = _place(hit.service, language, t)
         lines.append(t.text("msg_services_line", number=str(number), name=name, place=where))
         buttons.append(
-            {"title": f"{number}. {_short(name, 16)}", "payload": f'/show_service{{"service_pick":"{number}"}}'}
+            {
+                "title": f"{number}. {_short(name, 16)}",
+                "payload": f'/show_service{{"service_pick":"{number}"}}',
+            }
         )
     if more:
         buttons.append({"title": t.text("msg_button_more"), "payload": "/search_more"})

@@ -37,7 +37,9 @@ def messages() -> list[str]:
     texts = []
     for name in ("heldout.tsv", "story_messages.tsv"):
         with open(ROOT / "nlu_data" / name, encoding="utf-8") as handle:
-            texts += [r["text"] for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]
+            texts += [
+                r["text"] for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            ]
     return texts
 
 
@@ -121,19 +123,21 @@ async def over_http(model: Path, texts: list[str]) -> dict[str, Any]:
                 await parse(text)
             sequential = [await parse(text) for text in texts]
             throughput = {}
+
+            async def worker(queue: list[str]) -> int:
+                done = 0
+                while queue:
+                    await parse(queue.pop())
+                    done += 1
+                return done
+
             for clients in (8, 16):
                 queue = list(texts)
                 begun = time.perf_counter()
-
-                async def worker() -> int:
-                    done = 0
-                    while queue:
-                        await parse(queue.pop())
-                        done += 1
-                    return done
-
-                total = sum(await asyncio.gather(*[worker() for _ in range(clients)]))
-                throughput[f"{clients}_clients_parses_per_s"] = round(total / (time.perf_counter() - begun), 1)
+                total = sum(await asyncio.gather(*[worker(queue) for _ in range(clients)]))
+                throughput[f"{clients}_clients_parses_per_s"] = round(
+                    total / (time.perf_counter() - begun), 1
+                )
             return {
                 "startup_s": round(startup, 1),
                 "sequential": percentiles(sequential),
@@ -150,7 +154,8 @@ def training_time() -> dict[str, Any]:
         started = time.perf_counter()
         subprocess.run(
             [str(Path(sys.executable).with_name("rasa")), "train", "--config", "config.yml",
-             "--domain", "domain.yml", "--data", "nlu_data/nlu", "nlu_data/rules", "nlu_data/stories",
+             "--domain", "domain.yml",
+             "--data", "nlu_data/nlu", "nlu_data/rules", "nlu_data/stories",
              "--out", out, "--fixed-model-name", "bench", "--quiet", "--force"],
             cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)},

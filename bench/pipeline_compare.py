@@ -36,10 +36,23 @@ def train(config: Path, out_dir: Path, seed: int | None) -> tuple[Path, float, f
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(
-        [str(Path(sys.executable).with_name("rasa")), "train", "nlu", "--config", str(config),
-         "--nlu", str(ROOT / "nlu_data" / "nlu"), "--out", str(out_dir),
-         "--fixed-model-name", name, "--quiet"],
-        check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).with_name("rasa")),
+            "train",
+            "nlu",
+            "--config",
+            str(config),
+            "--nlu",
+            str(ROOT / "nlu_data" / "nlu"),
+            "--out",
+            str(out_dir),
+            "--fixed-model-name",
+            name,
+            "--quiet",
+        ],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
     seconds = time.perf_counter() - started
     peak_kb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
@@ -69,16 +82,32 @@ def main() -> int:
                     "train_seconds": round(seconds, 1),
                     "train_peak_rss_mb": round(rss),
                     "model_mb": round(model.stat().st_size / 2**20, 1),
-                    **{k: summary[k] for k in ("macro_f1", "intent_accuracy", "language_id_accuracy",
-                                               "confident_errors", "fallback_rate",
-                                               "f1_gap_best_to_worst", "emergency_false_alarms")},
+                    **{
+                        k: summary[k]
+                        for k in (
+                            "macro_f1",
+                            "intent_accuracy",
+                            "language_id_accuracy",
+                            "confident_errors",
+                            "fallback_rate",
+                            "f1_gap_best_to_worst",
+                            "emergency_false_alarms",
+                        )
+                    },
                     "emergency_missed": len(summary["emergency_missed"]),
-                    "per_language_f1": {k: v["macro_f1"] for k, v in summary["per_language"].items()},
+                    "per_language_f1": {
+                        k: v["macro_f1"] for k, v in summary["per_language"].items()
+                    },
                     "worst_confusions": summary["worst_confusions"][:8],
                 }
                 results.append(result)
-                print(json.dumps({k: v for k, v in result.items() if k != "worst_confusions"},
-                                 ensure_ascii=False), flush=True)
+                print(
+                    json.dumps(
+                        {k: v for k, v in result.items() if k != "worst_confusions"},
+                        ensure_ascii=False,
+                    ),
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0

@@ -28,6 +28,7 @@ def redact(conversation_id: str) -> str:
     channel, _, user = conversation_id.partition(":")
     return f"{channel}:{hashlib.sha256(user.encode()).hexdigest()[:10]}"
 
+
 ATTACHMENT_KINDS = (
     "voice",
     "audio",
@@ -181,7 +182,9 @@ class Gateway:
         try:
             replies += await self._ask_rasa(message, text, language)
         except RasaUnavailable as error:
-            logger.warning("Rasa unavailable (%s); message queued for %s", error, redact(conversation))
+            logger.warning(
+                "Rasa unavailable (%s); message queued for %s", error, redact(conversation)
+            )
             await self.state.enqueue_pending(message.to_dict())
             replies.append(self.say("msg_received_will_answer", language))
         return replies

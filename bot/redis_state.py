@@ -36,7 +36,9 @@ class RedisState:
         return f"{self.prefix}:{purpose}:{ident}"
 
     async def first_delivery(self, channel: str, message_id: str, ttl: int) -> bool:
-        created = await self.redis.set(self._key("seen", f"{channel}:{message_id}"), "1", nx=True, ex=ttl)
+        created = await self.redis.set(
+            self._key("seen", f"{channel}:{message_id}"), "1", nx=True, ex=ttl
+        )
         return bool(created)
 
     async def allow(self, conversation_id: str, limit: int, window: int) -> bool:

@@ -91,5 +91,7 @@ class Settings:
             whatsapp_phone_id=env.get("WHATSAPP_PHONE_ID", ""),
             whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
             whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
-            whatsapp_graph_url=env.get("WHATSAPP_GRAPH_URL", defaults.whatsapp_graph_url).rstrip("/"),
+            whatsapp_graph_url=env.get("WHATSAPP_GRAPH_URL", defaults.whatsapp_graph_url).rstrip(
+                "/"
+            ),
         )

@@ -132,17 +132,17 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
-        examples = [
-            m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)
-        ]
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
         self._model = LinearIntentModel(
             c=float(self._config["C"]),
             folds=int(self._config["folds"]),
             seed=int(self._config["random_seed"]),
         ).fit([m.get(TEXT) for m in examples], [m.get(INTENT) for m in examples])
-        with self._model_storage.write_to(self._resource) as directory:
-            with open(directory / "linear_intent_model.pkl", "wb") as handle:
-                pickle.dump(self._model, handle)
+        with (
+            self._model_storage.write_to(self._resource) as directory,
+            open(directory / "linear_intent_model.pkl", "wb") as handle,
+        ):
+            pickle.dump(self._model, handle)
         return self._resource
 
     @classmethod
@@ -154,9 +154,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> LinearIntentClassifier:
-        with model_storage.read_from(resource) as directory:
-            with open(directory / "linear_intent_model.pkl", "rb") as handle:
-                model = pickle.load(handle)  # our own file, written by train() above
+        with (
+            model_storage.read_from(resource) as directory,
+            open(directory / "linear_intent_model.pkl", "rb") as handle,
+        ):
+            model = pickle.load(handle)  # our own file, written by train() above
         return cls(config, model_storage, resource, model)
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -164,13 +166,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             return messages
         texts = [m.get(TEXT) or "" for m in messages]
         probabilities = self._model.predict(texts) if texts else []
-        for message, row in zip(messages, probabilities):
+        for message, row in zip(messages, probabilities, strict=True):
             if not (message.get(TEXT) or "").strip():
                 continue
             order = np.argsort(-row)[: int(self._config["ranking_length"])]
-            ranking = [
-                {"name": self._model.classes[i], "confidence": float(row[i])} for i in order
-            ]
+            ranking = [{"name": self._model.classes[i], "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

@@ -1,6 +1,6 @@
 """Catalogue command line (used by the Makefile):
 
-    python -m service_catalogue seed            # migrate, validate content/services, load (idempotent)
+    python -m service_catalogue seed            # migrate, validate, load content/services
     python -m service_catalogue report          # what editors still need to fill or review
     python -m service_catalogue hsds-export OUT # HSDS 3.0 JSON package
     python -m service_catalogue hsds-import FILE
@@ -56,7 +56,11 @@ def seed(content_dir: Path) -> int:
         session.commit()
     print(
         f"catalogue: {counts['organizations']} organizations, {counts['services']} services loaded"
-        + (f", {counts['retired']} no longer in the files marked inactive" if counts["retired"] else "")
+        + (
+            f", {counts['retired']} no longer in the files marked inactive"
+            if counts["retired"]
+            else ""
+        )
     )
     return 0
 

@@ -119,7 +119,9 @@ class ServiceAtLocation(Base):
     __tablename__ = "service_at_location"
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
-    service_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), index=True
+    )
     location_id: Mapped[str] = mapped_column(
         ForeignKey("location.id", ondelete="CASCADE"), index=True
     )
@@ -136,9 +138,7 @@ class Phone(Base):
         ForeignKey("organization.id", ondelete="CASCADE")
     )
     service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
-    location_id: Mapped[str | None] = mapped_column(
-        ForeignKey("location.id", ondelete="CASCADE")
-    )
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
     number: Mapped[str] = mapped_column(String(50))
     type: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[I18n] = mapped_column(default=dict)
@@ -151,9 +151,7 @@ class Schedule(Base):
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
     service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
-    location_id: Mapped[str | None] = mapped_column(
-        ForeignKey("location.id", ondelete="CASCADE")
-    )
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
     freq: Mapped[str] = mapped_column(String(10), default="WEEKLY")
     byday: Mapped[str] = mapped_column(String(40))  # "MO,TU,WE,TH,FR"
     opens_at: Mapped[str] = mapped_column(String(5))  # "08:30"
@@ -169,9 +167,7 @@ class Language(Base):
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
     service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
-    location_id: Mapped[str | None] = mapped_column(
-        ForeignKey("location.id", ondelete="CASCADE")
-    )
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
     code: Mapped[str] = mapped_column(String(10))
     name: Mapped[str | None] = mapped_column(String(60))
     note: Mapped[str | None] = mapped_column(String(200))
@@ -181,7 +177,9 @@ class ServiceArea(Base):
     __tablename__ = "service_area"
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
-    service_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(60), index=True)  # a district, or a whole city
     city: Mapped[str | None] = mapped_column(String(60))
 
@@ -190,7 +188,9 @@ class RequiredDocument(Base):
     __tablename__ = "required_document"
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
-    service_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), index=True
+    )
     document: Mapped[I18n]
     uri: Mapped[str | None] = mapped_column(String(500))
 
@@ -214,7 +214,9 @@ class ServiceAttribute(Base):
     __table_args__ = (Index("ix_attribute_term", "taxonomy_term_id", "service_id"),)
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
-    service_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), index=True
+    )
     taxonomy_term_id: Mapped[str] = mapped_column(ForeignKey("taxonomy_term.id"))
 
     taxonomy_term: Mapped[TaxonomyTerm] = relationship()

@@ -56,9 +56,7 @@ def is_open(service: Service, when: datetime) -> bool | None:
         return None
     local = when.astimezone(ISTANBUL_TIME)
     day, clock = WEEKDAYS[local.weekday()], local.strftime("%H:%M")
-    return any(
-        day in s.byday.split(",") and s.opens_at <= clock < s.closes_at for s in schedules
-    )
+    return any(day in s.byday.split(",") and s.opens_at <= clock < s.closes_at for s in schedules)
 
 
 def _areas(service: Service) -> tuple[set[str], set[str]]:
@@ -91,7 +89,9 @@ def score(service: Service, query: Query, when: datetime) -> tuple[float, tuple[
     if is_open(service, when):
         points += 1
         reasons.append("open_now")
-    if query.audience and any(a.taxonomy_term_id == f"audience:{query.audience}" for a in service.attributes):
+    if query.audience and any(
+        a.taxonomy_term_id == f"audience:{query.audience}" for a in service.attributes
+    ):
         points += 0.5
         reasons.append("audience")
     return points, tuple(reasons)
@@ -136,9 +136,9 @@ def search(
     for service in _candidates(session, query.category):
         points, reasons = score(service, query, when)
         districts, cities = _areas(service)
-        if query.district and "district" not in reasons and "city" not in reasons:
-            if districts or cities:
-                continue  # serves somewhere else
+        serves_here = "district" in reasons or "city" in reasons
+        if query.district and not serves_here and (districts or cities):
+            continue  # serves somewhere else
         hits.append(Hit(service, points, reasons))
     hits.sort(key=lambda h: (-h.score, h.service.id))
     return hits[offset : offset + limit], len(hits)

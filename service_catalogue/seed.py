@@ -88,10 +88,14 @@ class _Reader:
             self.error(path, "the Turkish text (tr) is required")
         return out
 
-    def status(self, entry: dict[str, Any], path: tuple[Any, ...], texts: dict[str, dict[str, str]]) -> dict[str, Any]:
+    def status(
+        self, entry: dict[str, Any], path: tuple[Any, ...], texts: dict[str, dict[str, str]]
+    ) -> dict[str, Any]:
         declared = entry.get("translation_status") or {}
         if not isinstance(declared, dict):
-            self.error(path + ("translation_status",), "expected {language: reviewed | machine_draft}")
+            self.error(
+                path + ("translation_status",), "expected {language: reviewed | machine_draft}"
+            )
             declared = {}
         for lang, value in declared.items():
             if lang not in LANGUAGES or value not in STATUSES:
@@ -109,8 +113,11 @@ class _Reader:
         return status
 
     def ident(self, value: Any, path: tuple[Any, ...]) -> str:
-        if not isinstance(value, str) or not value or len(value) > 100 or not all(
-            c.isascii() and (c.isalnum() or c in "-_") for c in value
+        if (
+            not isinstance(value, str)
+            or not value
+            or len(value) > 100
+            or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
         ):
             self.error(path, "expected an id of ascii letters, digits, - or _ (at most 100)")
             return ""
@@ -187,7 +194,9 @@ def _is_time(value: str) -> bool:
     )
 
 
-def _read_file(path: Path, name: str, gazetteer: Gazetteer, errors: list[ContentError]) -> Organization | None:
+def _read_file(
+    path: Path, name: str, gazetteer: Gazetteer, errors: list[ContentError]
+) -> Organization | None:
     try:
         data, source = load(path, name)
     except ContentErrors as error:
@@ -201,7 +210,9 @@ def _read_file(path: Path, name: str, gazetteer: Gazetteer, errors: list[Content
     org_id = reader.ident(org_data.get("id"), ("organization", "id"))
     org_texts = {
         "name": reader.text(org_data.get("name"), ("organization", "name")),
-        "description": reader.text(org_data.get("description"), ("organization", "description"), required=False),
+        "description": reader.text(
+            org_data.get("description"), ("organization", "description"), required=False
+        ),
     }
     organization = Organization(
         id=org_id,
@@ -238,7 +249,9 @@ def _read_file(path: Path, name: str, gazetteer: Gazetteer, errors: list[Content
             longitude=coordinates[1],
             coordinates_source=coordinates[2],
             i18n_status=reader.status(loc, where, texts),
-            unknown=[k for k in ("address", "phones", "schedule") if loc.get(k, UNKNOWN) == UNKNOWN],
+            unknown=[
+                k for k in ("address", "phones", "schedule") if loc.get(k, UNKNOWN) == UNKNOWN
+            ],
         )
         location.phones = reader.phones(loc.get("phones"), where + ("phones",), loc_id)
         location.schedules = reader.schedules(loc.get("schedule"), where + ("schedule",), loc_id)
@@ -259,7 +272,12 @@ def _coordinates(
 ) -> tuple[float | None, float | None, str | None]:
     lat, lon = loc.get("latitude"), loc.get("longitude")
     if lat not in (None, UNKNOWN) or lon not in (None, UNKNOWN):
-        if isinstance(lat, (int, float)) and isinstance(lon, (int, float)) and -90 <= lat <= 90 and -180 <= lon <= 180:
+        if (
+            isinstance(lat, (int, float))
+            and isinstance(lon, (int, float))
+            and -90 <= lat <= 90
+            and -180 <= lon <= 180
+        ):
             return float(lat), float(lon), "exact"
         reader.error(where, "latitude and longitude must both be numbers (or both unknown)")
     entry = reader.gazetteer.lookup(district, "district") if district else None
@@ -306,17 +324,31 @@ def _read_service(
         i18n_status=reader.status(item, where, texts),
         unknown=[
             k
-            for k in ("languages", "interpreters", "cost", "eligibility", "required_documents", "phones", "schedule", "districts")
+            for k in (
+                "languages",
+                "interpreters",
+                "cost",
+                "eligibility",
+                "required_documents",
+                "phones",
+                "schedule",
+                "districts",
+            )
             if item.get(k, UNKNOWN) == UNKNOWN
         ],
     )
     codes = item.get("languages", UNKNOWN)
     if codes != UNKNOWN:
-        if not isinstance(codes, list) or any(not isinstance(c, str) or not 2 <= len(c) <= 3 for c in codes):
-            reader.error(where + ("languages",), "expected a list of language codes (tr, ar, fa, ...)")
+        if not isinstance(codes, list) or any(
+            not isinstance(c, str) or not 2 <= len(c) <= 3 for c in codes
+        ):
+            reader.error(
+                where + ("languages",), "expected a list of language codes (tr, ar, fa, ...)"
+            )
         else:
             service.languages = [
-                Language(id=child_id(service_id, "language", c), code=c) for c in dict.fromkeys(codes)
+                Language(id=child_id(service_id, "language", c), code=c)
+                for c in dict.fromkeys(codes)
             ]
     documents = item.get("required_documents", UNKNOWN)
     if documents != UNKNOWN:
@@ -333,7 +365,9 @@ def _read_service(
     districts = item.get("districts", UNKNOWN)
     if districts != UNKNOWN:
         if not isinstance(districts, list):
-            reader.error(where + ("districts",), "expected a list of districts or cities, or unknown")
+            reader.error(
+                where + ("districts",), "expected a list of districts or cities, or unknown"
+            )
         else:
             for i, name in enumerate(districts):
                 if name in CITIES:
@@ -371,10 +405,16 @@ def read_catalogue(content_dir: Path, gazetteer: Gazetteer) -> Catalogue:
         organization = _read_file(path, name, gazetteer, catalogue.errors)
         if organization is None:
             continue
-        ids = [organization.id, *[s.id for s in organization.services], *[loc.id for loc in organization.locations]]
+        ids = [
+            organization.id,
+            *[s.id for s in organization.services],
+            *[loc.id for loc in organization.locations],
+        ]
         for ident in ids:
             if ident in seen and ident:
-                catalogue.errors.append(ContentError(name, 0, "id", f"{ident!r} is also used in {seen[ident]}"))
+                catalogue.errors.append(
+                    ContentError(name, 0, "id", f"{ident!r} is also used in {seen[ident]}")
+                )
             seen[ident] = name
         catalogue.organizations.append(organization)
     return catalogue

@@ -87,7 +87,9 @@ def create_ticket(
         updated_at=at,
     )
     ticket.events.append(
-        TicketEvent(at=at, actor="rehber-bot", from_status=None, to_status="new", note="created from chat")
+        TicketEvent(
+            at=at, actor="rehber-bot", from_status=None, to_status="new", note="created from chat"
+        )
     )
     session.add(ticket)
     session.flush()
@@ -116,7 +118,9 @@ def transition(
     if to_status == "assigned":
         ticket.assigned_to = actor
     at = at or now()
-    event = TicketEvent(at=at, actor=actor, from_status=ticket.status, to_status=to_status, note=note)
+    event = TicketEvent(
+        at=at, actor=actor, from_status=ticket.status, to_status=to_status, note=note
+    )
     ticket.events.append(event)
     ticket.status = to_status
     ticket.updated_at = at
@@ -125,7 +129,7 @@ def transition(
 
 
 def parse_reference(text: str) -> int | None:
-    """"R-1042" → the ticket id; None when it is not a reference."""
+    """ "R-1042" → the ticket id; None when it is not a reference."""
     match = _REFERENCE.match(text or "")
     if not match:
         return None

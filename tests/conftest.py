@@ -118,13 +118,24 @@ class Stack:
         # Every process must agree on where Rasa keeps trackers (erasure deletes there).
         self.env.setdefault("RASA_TRACKER_DB", str(self.data_dir / "tracker.db"))
         subprocess.run(
-            [str(APP_PY), "-m", "service_catalogue", "seed"], cwd=ROOT, env=self.env, check=True,
+            [str(APP_PY), "-m", "service_catalogue", "seed"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
             stdout=subprocess.DEVNULL,
         )
         actions_env = {**self.env, "SANIC_HOST": "127.0.0.1"}
         self._spawn(
             "actions",
-            [str(APP_PY), "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)],
+            [
+                str(APP_PY),
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "--port",
+                str(self.actions_port),
+            ],
             actions_env,
         )
         app_env = {
@@ -164,7 +175,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 # --- databases: the same tests run on SQLite (embedded default) and PostgreSQL (real server) ---
 
-POSTGRES_URL = os.environ.get("REHBER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "REHBER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -222,7 +235,9 @@ def seeded(db_session: Session) -> Session:
     """The database loaded from content/services (the real catalogue)."""
     from service_catalogue.seed import read_catalogue, write_catalogue
 
-    catalogue = read_catalogue(ROOT / "content", Gazetteer.from_file(ROOT / "nlu_data" / "lookups" / "gazetteer.yml"))
+    catalogue = read_catalogue(
+        ROOT / "content", Gazetteer.from_file(ROOT / "nlu_data" / "lookups" / "gazetteer.yml")
+    )
     write_catalogue(db_session, catalogue)
     db_session.commit()
     return db_session

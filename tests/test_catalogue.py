@@ -73,7 +73,12 @@ def test_valid_file_reads_and_missing_facts_are_unknown(tmp_path: Path) -> None:
     assert catalogue.errors == []
     service = catalogue.organizations[0].services[0]
     assert "phones" in service.unknown and "cost" in service.unknown
-    assert service.i18n_status["name"] == {"ar": "missing", "fa": "missing", "tr": "reviewed", "en": "missing"}
+    assert service.i18n_status["name"] == {
+        "ar": "missing",
+        "fa": "missing",
+        "tr": "reviewed",
+        "en": "missing",
+    }
     location = catalogue.organizations[0].locations[0]
     assert location.coordinates_source == "district_centre"  # only the district is known
 
@@ -81,23 +86,62 @@ def test_valid_file_reads_and_missing_facts_are_unknown(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("name: {tr: Test hizmeti}", "name: {en: Only English}"), "services[0].name: the Turkish text (tr) is required"),
-        (("district: Osmangazi", "district: Atlantis"), "locations[0].district: unknown district 'Atlantis'"),
-        (("district: Osmangazi", "district: osmangazı"), "locations[0].district: write the district as 'Osmangazi'"),
-        (("categories: [legal_aid]", "categories: [astrology]"), "services[0].categories: expected a list from"),
-        (("locations: [test-loc]", "locations: [nowhere]"), "services[0].locations[0]: no location 'nowhere'"),
-        (("    address: unknown", "    address: unknown\n    phones: [{number: 'call us'}]"), "phones[0].number: expected a phone number"),
-        (("    categories: [legal_aid]", "    categories: [legal_aid]\n    schedule: [{days: [XX], opens: '09:00', closes: '17:00'}]"), "schedule[0].days"),
-        (("    categories: [legal_aid]", "    categories: [legal_aid]\n    schedule: [{days: [MO], opens: '18:00', closes: '09:00'}]"), "expected opens < closes"),
+        (
+            ("name: {tr: Test hizmeti}", "name: {en: Only English}"),
+            "services[0].name: the Turkish text (tr) is required",
+        ),
+        (
+            ("district: Osmangazi", "district: Atlantis"),
+            "locations[0].district: unknown district 'Atlantis'",
+        ),
+        (
+            ("district: Osmangazi", "district: osmangazı"),
+            "locations[0].district: write the district as 'Osmangazi'",
+        ),
+        (
+            ("categories: [legal_aid]", "categories: [astrology]"),
+            "services[0].categories: expected a list from",
+        ),
+        (
+            ("locations: [test-loc]", "locations: [nowhere]"),
+            "services[0].locations[0]: no location 'nowhere'",
+        ),
+        (
+            ("    address: unknown", "    address: unknown\n    phones: [{number: 'call us'}]"),
+            "phones[0].number: expected a phone number",
+        ),
+        (
+            (
+                "    categories: [legal_aid]",
+                "    categories: [legal_aid]\n"
+                "    schedule: [{days: [XX], opens: '09:00', closes: '17:00'}]",
+            ),
+            "schedule[0].days",
+        ),
+        (
+            (
+                "    categories: [legal_aid]",
+                "    categories: [legal_aid]\n"
+                "    schedule: [{days: [MO], opens: '18:00', closes: '09:00'}]",
+            ),
+            "expected opens < closes",
+        ),
         (("id: test-service", "id: 'bad id with spaces'"), "services[0].id: expected an id"),
-        (("    categories: [legal_aid]", "    categories: [legal_aid]\n    cost: cheap"), "services[0].cost: expected free, paid or unknown"),
+        (
+            ("    categories: [legal_aid]", "    categories: [legal_aid]\n    cost: cheap"),
+            "services[0].cost: expected free, paid or unknown",
+        ),
     ],
 )
-def test_broken_content_names_file_line_and_field(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+def test_broken_content_names_file_line_and_field(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
     text = VALID.replace(*change)
     catalogue = read_catalogue(_content_with(tmp_path, text), GAZETTEER)
     messages = [str(e) for e in catalogue.errors]
-    assert any(expected in m and m.startswith("content/services/test-org.yml:") for m in messages), messages
+    assert any(
+        expected in m and m.startswith("content/services/test-org.yml:") for m in messages
+    ), messages
     line = int(messages[0].split(":")[1])
     assert text.splitlines()[line - 1].strip(), "the reported line holds the problem"
 
@@ -125,7 +169,9 @@ def test_the_real_content_is_valid_and_invents_no_contact_details() -> None:
 # --- seeding ------------------------------------------------------------------------------------
 
 
-def test_seeding_is_idempotent_and_retires_removed_services(db_session: Session, tmp_path: Path) -> None:
+def test_seeding_is_idempotent_and_retires_removed_services(
+    db_session: Session, tmp_path: Path
+) -> None:
     content = _content_with(tmp_path, VALID)
     for _ in range(2):
         write_catalogue(db_session, read_catalogue(content, GAZETTEER))
@@ -157,17 +203,27 @@ def _service(
 ) -> Service:
     organization = session.get(Organization, "org") or Organization(id="org", name={"tr": "Kurum"})
     session.merge(organization)
-    service = Service(id=ident, organization_id="org", name={"tr": ident}, interpreters=interpreters)
+    service = Service(
+        id=ident, organization_id="org", name={"tr": ident}, interpreters=interpreters
+    )
     if district:
         service.service_areas = [ServiceArea(id=f"{ident}-area", name=district, city=city)]
     service.languages = [Language(id=f"{ident}-{code}", code=code) for code in languages]
-    service.attributes = [ServiceAttribute(id=f"{ident}#c", taxonomy_term_id=f"category:{category}")]
+    service.attributes = [
+        ServiceAttribute(id=f"{ident}#c", taxonomy_term_id=f"category:{category}")
+    ]
     if hours:
-        service.schedules = [Schedule(id=f"{ident}-h", byday="MO,TU,WE,TH,FR", opens_at=hours[0], closes_at=hours[1])]
+        service.schedules = [
+            Schedule(id=f"{ident}-h", byday="MO,TU,WE,TH,FR", opens_at=hours[0], closes_at=hours[1])
+        ]
     if coordinates:
         location = Location(
-            id=f"{ident}-loc", organization_id="org", name={"tr": "yer"}, latitude=coordinates[0],
-            longitude=coordinates[1], coordinates_source="exact",
+            id=f"{ident}-loc",
+            organization_id="org",
+            name={"tr": "yer"},
+            latitude=coordinates[0],
+            longitude=coordinates[1],
+            coordinates_source="exact",
         )
         service.service_at_locations = [ServiceAtLocation(id=f"{ident}@loc", location=location)]
     session.add(service)
@@ -219,7 +275,9 @@ def test_interpreters_count_for_language(db_session: Session) -> None:
     _service(db_session, "x-plain", "Osmangazi")
     _service(db_session, "y-interpreters", "Osmangazi", interpreters=True)
     db_session.commit()
-    hits, _ = search(db_session, Query(category="legal_aid", district="Osmangazi", language="fa"), when=MONDAY_10)
+    hits, _ = search(
+        db_session, Query(category="legal_aid", district="Osmangazi", language="fa"), when=MONDAY_10
+    )
     assert hits[0].service.id == "y-interpreters"
 
 
@@ -268,7 +326,14 @@ def test_ticket_lifecycle_with_audit_trail(seeded: Session) -> None:
     transition(seeded, ticket, "in_progress", "ayse")
     with pytest.raises(TicketError):
         transition(seeded, ticket, "referred", "ayse", referred_service_id="no-such-service")
-    transition(seeded, ticket, "referred", "ayse", "to the bar", referred_service_id="bursa-barosu-adli-yardim")
+    transition(
+        seeded,
+        ticket,
+        "referred",
+        "ayse",
+        "to the bar",
+        referred_service_id="bursa-barosu-adli-yardim",
+    )
     transition(seeded, ticket, "resolved", "ayse")
     transition(seeded, ticket, "closed", "mehmet", "done")
     seeded.commit()
@@ -286,7 +351,9 @@ def test_ticket_lifecycle_with_audit_trail(seeded: Session) -> None:
         transition(seeded, ticket, "in_progress", "ayse")  # closed is final
 
 
-@pytest.mark.parametrize(("start", "target"), [("new", "resolved"), ("new", "referred"), ("new", "unknown")])
+@pytest.mark.parametrize(
+    ("start", "target"), [("new", "resolved"), ("new", "referred"), ("new", "unknown")]
+)
 def test_impossible_transitions_are_refused(db_session: Session, start: str, target: str) -> None:
     ticket = _ticket(db_session)
     with pytest.raises(TicketError):
@@ -316,11 +383,22 @@ def test_phone_contact_needs_a_number(db_session: Session) -> None:
 
 
 def test_erasure_removes_personal_fields_only_for_that_person(db_session: Session) -> None:
-    mine = _ticket(db_session, "telegram:1", contact_preference="phone", phone="05551112233", district="Osmangazi")
+    mine = _ticket(
+        db_session,
+        "telegram:1",
+        contact_preference="phone",
+        phone="05551112233",
+        district="Osmangazi",
+    )
     other = _ticket(db_session, "telegram:2")
     assert erase_personal_data(db_session, "telegram:1") == 1
     db_session.commit()
-    assert (mine.conversation_id, mine.description, mine.phone, mine.district) == (None, None, None, None)
+    assert (mine.conversation_id, mine.description, mine.phone, mine.district) == (
+        None,
+        None,
+        None,
+        None,
+    )
     assert mine.erased_at is not None and mine.category == "legal_aid"
     assert mine.events[-1].note == "personal data erased at the person's request"
     assert other.description is not None

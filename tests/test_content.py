@@ -33,7 +33,9 @@ DYNAMIC_PREFIXES = (
 
 def _code() -> str:
     return "\n".join(
-        p.read_text(encoding="utf-8") for folder in ("bot", "actions") for p in (ROOT / folder).rglob("*.py")
+        p.read_text(encoding="utf-8")
+        for folder in ("bot", "actions")
+        for p in (ROOT / folder).rglob("*.py")
     )
 
 
@@ -59,7 +61,11 @@ def test_arabic_and_persian_values_are_isolated_from_the_sentence(content: Conte
     rendered = content.render("msg_webchat_title", "ar")
     assert rendered.text.startswith("Rehber")
     store = ContentStore(
-        {"x": type(content.responses["utter_greet"])("x", dict.fromkeys(LANGUAGES, "رقم {referral_id}"))},
+        {
+            "x": type(content.responses["utter_greet"])(
+                "x", dict.fromkeys(LANGUAGES, "رقم {referral_id}")
+            )
+        },
         {},
     )
     assert store.render("x", "fa", {"referral_id": "R-1042"}).text == f"رقم {FSI}R-1042{PDI}"
@@ -151,7 +157,9 @@ def test_overlong_button_title_is_rejected(tmp_path: Path) -> None:
     buttons.write_text(
         buttons.read_text(encoding="utf-8")
         + "\nextra_set:\n  - payload: /greet\n    title: {ar: a, fa: b, tr: c, en: "
-        + "'" + "x" * 21 + "'}\n",
+        + "'"
+        + "x" * 21
+        + "'}\n",
         encoding="utf-8",
     )
     with pytest.raises(ContentErrors) as caught:

@@ -140,7 +140,7 @@ async def test_burst_is_answered_politely_and_nothing_is_lost(
     gateway: Gateway, rasa: ScriptedRasa, content: ContentStore
 ) -> None:
     answers = [await gateway.handle(message(f"soru {i}", f"id-{i}")) for i in range(100)]
-    answered = [a for a in answers[:5]]
+    answered = answers[:5]
     assert all(len(a) == 1 and a[0].text.startswith("echo") for a in answered)
     notices = [a for a in answers[5:] if a]
     assert [n[0].text for n in notices] == [content.render("msg_rate_limited", "tr").text]

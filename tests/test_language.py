@@ -74,7 +74,7 @@ def _held_out() -> list[dict[str, str]]:
 
 
 def test_held_out_language_accuracy_in_a_conversation() -> None:
-    """As the bot runs: the person's earlier messages are the prior (figures: docs/benchmarks.md)."""
+    """As the bot runs: the person's earlier messages are the prior (docs/benchmarks.md)."""
     rows = _held_out()
     wrong = [r for r in rows if detect(r["text"], r["lang"]).code != r["lang"]]
     assert 1 - len(wrong) / len(rows) >= 0.99, [(r["lang"], r["text"]) for r in wrong]

@@ -22,7 +22,11 @@ def nlg_body(response: str, slots: dict | None = None, latest: dict | None = Non
     return {
         "response": response,
         "arguments": {},
-        "tracker": {"sender_id": "web:abc12345", "slots": slots or {}, "latest_message": latest or {}},
+        "tracker": {
+            "sender_id": "web:abc12345",
+            "slots": slots or {},
+            "latest_message": latest or {},
+        },
         "channel": {"name": "rest"},
     }
 
@@ -40,9 +44,7 @@ def test_detected_language_decides(client: TestClient, content: ContentStore, la
 
 
 def test_explicit_choice_beats_detection(client: TestClient, content: ContentStore) -> None:
-    body = nlg_body(
-        "utter_greet", slots={"language": "fa"}, latest={"language": {"code": "en"}}
-    )
+    body = nlg_body("utter_greet", slots={"language": "fa"}, latest={"language": {"code": "en"}})
     answer = client.post("/nlg", json=body).json()
     assert paragraphs(answer["text"]) == content.render("utter_greet", "fa").text
     assert [b["title"] for b in answer["buttons"]] == [
@@ -52,7 +54,9 @@ def test_explicit_choice_beats_detection(client: TestClient, content: ContentSto
 
 def test_gateway_hint_then_default(client: TestClient, content: ContentStore) -> None:
     hinted = nlg_body("utter_thank", latest={"metadata": {"language_hint": "ar"}})
-    assert client.post("/nlg", json=hinted).json()["text"] == content.render("utter_thank", "ar").text
+    assert (
+        client.post("/nlg", json=hinted).json()["text"] == content.render("utter_thank", "ar").text
+    )
     bare = nlg_body("utter_thank")
     assert client.post("/nlg", json=bare).json()["text"] == content.render("utter_thank", "tr").text
 
@@ -63,7 +67,9 @@ def test_reply_language_is_remembered_for_the_gateway(client: TestClient) -> Non
     assert client.portal.call(services.state.get_language, "web:abc12345") == "fa"
 
 
-def test_unknown_response_degrades_to_the_fallback(client: TestClient, content: ContentStore) -> None:
+def test_unknown_response_degrades_to_the_fallback(
+    client: TestClient, content: ContentStore
+) -> None:
     answer = client.post("/nlg", json=nlg_body("utter_does_not_exist")).json()
     assert paragraphs(answer["text"]) == content.render("utter_default", "tr").text
 

@@ -20,7 +20,12 @@ pytestmark = pytest.mark.rasa
 def chat(stack, conversation: str, text: str, **extra: object) -> dict:  # type: ignore[no-untyped-def]
     response = httpx.post(
         f"{stack.app_url}/api/webchat/messages",
-        json={"conversation_id": conversation, "message_id": uuid.uuid4().hex, "text": text, **extra},
+        json={
+            "conversation_id": conversation,
+            "message_id": uuid.uuid4().hex,
+            "text": text,
+            **extra,
+        },
         timeout=60,
     )
     assert response.status_code == 200, response.text
@@ -63,7 +68,12 @@ def test_a_question_is_answered_in_the_askers_language(
         "msg_services_header_anywhere", lang, {"category": category_name(category, lang)}
     ).text
     none = content.render(
-        "msg_services_none", lang, {"category": category_name(category, lang), "place": content.render("msg_place_anywhere", lang).text}
+        "msg_services_none",
+        lang,
+        {
+            "category": category_name(category, lang),
+            "place": content.render("msg_place_anywhere", lang).text,
+        },
     ).text
     assert texts(answer)[1].startswith(header) or texts(answer)[1] == none
     assert {m["language"] for m in answer["messages"]} == {lang}
@@ -79,7 +89,9 @@ def test_a_question_is_answered_in_the_askers_language(
         ("en", "help my friend took a lot of pills and is not waking up"),
     ],
 )
-def test_emergency_gets_the_numbers_at_once(stack, content: ContentStore, lang: str, text: str) -> None:
+def test_emergency_gets_the_numbers_at_once(
+    stack, content: ContentStore, lang: str, text: str
+) -> None:
     answer = chat(stack, new_conversation(), text)
     assert texts(answer)[0] == content.render("utter_emergency", lang).text
     assert "112" in texts(answer)[0]
@@ -124,7 +136,9 @@ def test_ten_thousand_characters_are_answered_and_kept(stack, content: ContentSt
     answer = chat(stack, conversation, text)
     assert texts(answer)[0] == content.render("msg_long_message", "ar").text
     assert len(answer["messages"]) >= 2
-    tracker = httpx.get(f"{stack.rasa_url}/conversations/web:{conversation}/tracker", timeout=30).json()
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/web:{conversation}/tracker", timeout=30
+    ).json()
     user_events = [e for e in tracker["events"] if e["event"] == "user"]
     assert user_events[-1]["metadata"]["full_text"] == text.strip()
 
@@ -132,8 +146,13 @@ def test_ten_thousand_characters_are_answered_and_kept(stack, content: ContentSt
 def test_malformed_and_oversized_requests(stack) -> None:
     url = f"{stack.app_url}/api/webchat/messages"
     assert httpx.post(url, content=b"{not json", timeout=10).status_code == 400
-    assert httpx.post(url, json={"conversation_id": "x", "text": "hi"}, timeout=10).status_code == 400
-    assert httpx.post(url, json={"conversation_id": "a" * 20, "text": 5}, timeout=10).status_code == 400
+    assert (
+        httpx.post(url, json={"conversation_id": "x", "text": "hi"}, timeout=10).status_code == 400
+    )
+    assert (
+        httpx.post(url, json={"conversation_id": "a" * 20, "text": 5}, timeout=10).status_code
+        == 400
+    )
     huge = {"conversation_id": "a" * 20, "text": "x" * 200_000}
     assert httpx.post(url, json=huge, timeout=10).status_code == 413
 
@@ -159,7 +178,9 @@ def test_nothing_is_lost_while_rasa_is_down(stack, content: ContentStore) -> Non
     thanks = content.render("utter_thank", "en").text
     while thanks not in received and time.monotonic() < deadline:
         outbox = httpx.get(
-            f"{stack.app_url}/api/webchat/outbox", params={"conversation_id": conversation}, timeout=10
+            f"{stack.app_url}/api/webchat/outbox",
+            params={"conversation_id": conversation},
+            timeout=10,
         ).json()
         received += [m["text"].replace("\n\u00a0\n", "\n\n") for m in outbox["messages"]]
         time.sleep(0.5)

@@ -49,9 +49,10 @@ def test_arabic_question_gets_a_right_to_left_arabic_answer(page, content: Conte
     assert bubble.evaluate("e => getComputedStyle(e).direction") == "rtl"
     # the page itself switches to the conversation's language and direction
     assert page.evaluate("document.documentElement.dir") == "rtl"
-    assert page.get_attribute("#text", "placeholder") == content.render(
-        "msg_webchat_placeholder", "ar"
-    ).text
+    assert (
+        page.get_attribute("#text", "placeholder")
+        == content.render("msg_webchat_placeholder", "ar").text
+    )
 
 
 def test_language_button_switches_to_persian(page, content: ContentStore) -> None:  # type: ignore[no-untyped-def]
@@ -60,6 +61,7 @@ def test_language_button_switches_to_persian(page, content: ContentStore) -> Non
     page.locator("li.msg.bot").nth(before).wait_for(timeout=30_000)
     confirmation = page.locator("li.msg.bot").nth(before)
     assert confirmation.get_attribute("lang") == "fa"
-    assert confirmation.locator(".bubble").inner_text().strip() == content.render(
-        "utter_language_changed", "fa"
-    ).text
+    assert (
+        confirmation.locator(".bubble").inner_text().strip()
+        == content.render("utter_language_changed", "fa").text
+    )
