@@ -40,7 +40,18 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             connection.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+
+    @event.listens_for(engine, "connect")
+    def _no_jit(connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # PostgreSQL's JIT compiles our small catalogue queries for ~20 ms each, longer
+        # than running them (measured in bench/catalogue_bench.py): off for this app.
+        cursor = connection.cursor()
+        cursor.execute("SET jit = off")
+        cursor.close()
+        connection.commit()
+
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -132,6 +132,10 @@ class ServiceAtLocation(Base):
 
 class Phone(Base):
     __tablename__ = "phone"
+    __table_args__ = (
+        Index("ix_phone_service", "service_id"),
+        Index("ix_phone_location", "location_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
     organization_id: Mapped[str | None] = mapped_column(
@@ -148,6 +152,10 @@ class Schedule(Base):
     """Opening hours, one row per set of days with the same hours (iCal-style ``byday``)."""
 
     __tablename__ = "schedule"
+    __table_args__ = (
+        Index("ix_schedule_service", "service_id"),
+        Index("ix_schedule_location", "location_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
     service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
@@ -164,6 +172,7 @@ class Language(Base):
     """A language staff speak (note "interpreter" when through an interpreter)."""
 
     __tablename__ = "language"
+    __table_args__ = (Index("ix_language_service", "service_id"),)
 
     id: Mapped[str] = mapped_column(String(220), primary_key=True)
     service_id: Mapped[str | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))

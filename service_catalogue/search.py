@@ -8,16 +8,18 @@ available, open now, and the audience fits. Ties keep a stable order (service id
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, Select, and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from service_catalogue.models import (
+    Language,
     Location,
+    Schedule,
     Service,
     ServiceArea,
     ServiceAtLocation,
@@ -47,54 +49,173 @@ class Hit:
     distance_is_approximate: bool = False
 
 
-def is_open(service: Service, when: datetime) -> bool | None:
+@dataclass
+class Facts:
+    """What ranking needs about one service, read with a few column queries."""
+
+    interpreters: bool = False
+    districts: set[str] = field(default_factory=set)
+    cities: set[str] = field(default_factory=set)
+    languages: set[str] = field(default_factory=set)
+    audiences: set[str] = field(default_factory=set)
+    hours: list[tuple[str, str, str]] = field(default_factory=list)  # (byday, opens, closes)
+
+
+def is_open(hours: list[tuple[str, str, str]], when: datetime) -> bool | None:
     """True/False from the opening hours, None when the hours are unknown."""
-    schedules = list(service.schedules)
-    for link in service.service_at_locations:
-        schedules += list(link.location.schedules)
-    if not schedules:
+    if not hours:
         return None
     local = when.astimezone(ISTANBUL_TIME)
     day, clock = WEEKDAYS[local.weekday()], local.strftime("%H:%M")
-    return any(day in s.byday.split(",") and s.opens_at <= clock < s.closes_at for s in schedules)
+    return any(
+        day in byday.split(",") and opens <= clock < closes for byday, opens, closes in hours
+    )
 
 
-def _areas(service: Service) -> tuple[set[str], set[str]]:
-    """(districts served, whole cities served)."""
-    districts = {a.name for a in service.service_areas if a.name not in CITIES}
-    cities = {a.name for a in service.service_areas if a.name in CITIES}
-    for link in service.service_at_locations:
-        if link.location.district:
-            districts.add(link.location.district)
-    return districts, cities
-
-
-def score(service: Service, query: Query, when: datetime) -> tuple[float, tuple[str, ...]]:
+def score(facts: Facts, query: Query, when: datetime) -> tuple[float, tuple[str, ...]]:
     points, reasons = 0.0, []
-    districts, cities = _areas(service)
-    if query.district and query.district in districts:
+    if query.district and query.district in facts.districts:
         points += 4
         reasons.append("district")
-    elif query.city and query.city in cities:
+    elif query.city and query.city in facts.cities:
         points += 2
         reasons.append("city")
     if query.language:
-        codes = {language.code for language in service.languages}
-        if query.language in codes:
+        if query.language in facts.languages:
             points += 2
             reasons.append("language")
-        elif service.interpreters:
+        elif facts.interpreters:
             points += 1.5
             reasons.append("interpreters")
-    if is_open(service, when):
+    if is_open(facts.hours, when):
         points += 1
         reasons.append("open_now")
-    if query.audience and any(
-        a.taxonomy_term_id == f"audience:{query.audience}" for a in service.attributes
-    ):
+    if query.audience and query.audience in facts.audiences:
         points += 0.5
         reasons.append("audience")
     return points, tuple(reasons)
+
+
+def _candidate_ids(query: Query) -> Select[tuple[str]]:
+    """Active services of the category that serve the district, its whole city, or whose
+    area is not known — filtered in SQL so ranking only sees the few that can match."""
+    statement = select(Service.id).where(Service.status == "active")
+    if query.category:
+        statement = statement.where(
+            Service.id.in_(
+                select(ServiceAttribute.service_id).where(
+                    ServiceAttribute.taxonomy_term_id == f"category:{query.category}"
+                )
+            )
+        )
+    if query.district:
+        places = [query.district] + ([query.city] if query.city else [])
+        in_area = select(ServiceArea.service_id).where(ServiceArea.name.in_(places))
+        located = (
+            select(ServiceAtLocation.service_id)
+            .join(Location, Location.id == ServiceAtLocation.location_id)
+            .where(Location.district == query.district)
+        )
+        has_area = select(ServiceArea.id).where(ServiceArea.service_id == Service.id).exists()
+        has_location = (
+            select(ServiceAtLocation.id)
+            .join(Location, Location.id == ServiceAtLocation.location_id)
+            .where(ServiceAtLocation.service_id == Service.id, Location.district.is_not(None))
+            .exists()
+        )
+        statement = statement.where(
+            or_(
+                Service.id.in_(in_area),
+                Service.id.in_(located),
+                and_(~has_area, ~has_location),
+            )
+        )
+    return statement
+
+
+def _facts(session: Session, candidates: Select[tuple[str]]) -> dict[str, Facts]:
+    """Everything ranking needs, in two round trips (candidate ids, then one UNION query)."""
+    ids = list(session.scalars(candidates))  # usually tens: the category in one district
+    if not ids:
+        return {}
+    located = select(ServiceAtLocation.service_id, Location.district).join(
+        Location, Location.id == ServiceAtLocation.location_id
+    )
+    hours = Schedule.byday + "|" + Schedule.opens_at + "|" + Schedule.closes_at
+    rows: CompoundSelect[tuple[str, str, str]] = union_all(
+        select(Service.id, literal("interpreters"), literal("yes")).where(
+            Service.id.in_(ids), Service.interpreters.is_(True)
+        ),
+        select(ServiceArea.service_id, literal("area"), ServiceArea.name).where(
+            ServiceArea.service_id.in_(ids)
+        ),
+        located.where(
+            ServiceAtLocation.service_id.in_(ids), Location.district.is_not(None)
+        ).with_only_columns(ServiceAtLocation.service_id, literal("district"), Location.district),
+        select(Language.service_id, literal("language"), Language.code).where(
+            Language.service_id.in_(ids)
+        ),
+        select(
+            ServiceAttribute.service_id, literal("audience"), ServiceAttribute.taxonomy_term_id
+        ).where(
+            ServiceAttribute.service_id.in_(ids),
+            ServiceAttribute.taxonomy_term_id.startswith("audience:"),
+        ),
+        select(Schedule.service_id, literal("hours"), hours).where(Schedule.service_id.in_(ids)),
+        select(ServiceAtLocation.service_id, literal("hours"), hours)
+        .join(Schedule, Schedule.location_id == ServiceAtLocation.location_id)
+        .where(ServiceAtLocation.service_id.in_(ids)),
+    )
+    facts = {sid: Facts() for sid in ids}
+    for sid, kind, value in session.execute(rows):
+        entry = facts[sid]
+        if kind == "interpreters":
+            entry.interpreters = True
+        elif kind == "area":
+            (entry.cities if value in CITIES else entry.districts).add(value)
+        elif kind == "district":
+            entry.districts.add(value)
+        elif kind == "language":
+            entry.languages.add(value)
+        elif kind == "audience":
+            entry.audiences.add(value.split(":", 1)[1])
+        else:
+            byday, opens, closes = value.split("|")
+            entry.hours.append((byday, opens, closes))
+    return facts
+
+
+def _load(session: Session, ids: list[str]) -> dict[str, Service]:
+    """The full services to show (only the page that is shown)."""
+    statement = (
+        select(Service)
+        .where(Service.id.in_(ids))
+        .options(
+            selectinload(Service.service_areas),
+            selectinload(Service.service_at_locations).selectinload(ServiceAtLocation.location),
+        )
+    )
+    return {service.id: service for service in session.scalars(statement)}
+
+
+def search(
+    session: Session, query: Query, when: datetime | None = None, limit: int = 3, offset: int = 0
+) -> tuple[list[Hit], int]:
+    """The best ``limit`` services after ``offset``, and how many matched in all.
+
+    With a district, only services that serve it (or its whole city, or whose area is not
+    known) are candidates; the caller offers a wider search when nothing is left.
+    """
+    when = when or datetime.now(tz=ISTANBUL_TIME)
+    ranked = []
+    for sid, facts in _facts(session, _candidate_ids(query)).items():
+        points, reasons = score(facts, query, when)
+        ranked.append((-points, sid, points, reasons))
+    ranked.sort()
+    page = ranked[offset : offset + limit]
+    services = _load(session, [sid for _, sid, _, _ in page])
+    hits = [Hit(services[sid], points, reasons) for _, sid, points, reasons in page]
+    return hits, len(ranked)
 
 
 def _candidates(session: Session, category: str | None) -> Sequence[Service]:
@@ -102,13 +223,7 @@ def _candidates(session: Session, category: str | None) -> Sequence[Service]:
         select(Service)
         .where(Service.status == "active")
         .options(
-            selectinload(Service.service_areas),
-            selectinload(Service.languages),
-            selectinload(Service.schedules),
-            selectinload(Service.attributes),
-            selectinload(Service.service_at_locations)
-            .selectinload(ServiceAtLocation.location)
-            .selectinload(Location.schedules),
+            selectinload(Service.service_at_locations).selectinload(ServiceAtLocation.location)
         )
         .order_by(Service.id)
     )
@@ -121,27 +236,6 @@ def _candidates(session: Session, category: str | None) -> Sequence[Service]:
             )
         )
     return session.scalars(statement).all()
-
-
-def search(
-    session: Session, query: Query, when: datetime | None = None, limit: int = 3, offset: int = 0
-) -> tuple[list[Hit], int]:
-    """The best ``limit`` services after ``offset``, and how many matched in all.
-
-    With a district, only services that serve it (or its whole city, or whose area is not
-    known) are candidates; the caller offers a wider search when nothing is left.
-    """
-    when = when or datetime.now(tz=ISTANBUL_TIME)
-    hits = []
-    for service in _candidates(session, query.category):
-        points, reasons = score(service, query, when)
-        districts, cities = _areas(service)
-        serves_here = "district" in reasons or "city" in reasons
-        if query.district and not serves_here and (districts or cities):
-            continue  # serves somewhere else
-        hits.append(Hit(service, points, reasons))
-    hits.sort(key=lambda h: (-h.score, h.service.id))
-    return hits[offset : offset + limit], len(hits)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
