@@ -29,6 +29,7 @@ def redact(conversation_id: str) -> str:
     return f"{channel}:{hashlib.sha256(user.encode()).hexdigest()[:10]}"
 
 
+ERASE_CONFIRM_PAYLOAD = "/erase_data_confirm"
 ATTACHMENT_KINDS = (
     "voice",
     "audio",
@@ -170,6 +171,14 @@ class Gateway:
             return [self.say(key if self.content.has(key) else "msg_attachment_other", language)]
         if not text and message.attachment is None:
             return [self.say("msg_empty_message", language)]
+
+        if text == ERASE_CONFIRM_PAYLOAD:
+            # The person confirmed "delete my data" (a button on any channel).
+            try:
+                await self.forget(conversation)
+            except RasaUnavailable:
+                return [self.say("msg_erase_failed", language)]
+            return [self.say("msg_erase_done", language)]
 
         replies: list[OutgoingMessage] = []
         if len(text) > self.settings.nlu_max_chars:

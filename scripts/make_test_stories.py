@@ -43,6 +43,11 @@ SIMPLE = {
     "emergency": ["utter_emergency"],
     "check_referral_status": ["action_check_referral_status"],
     "find_service_nearby": ["action_search_services"],
+    "erase_data": ["utter_erase_data_confirm"],
+    "search_more": ["action_search_more"],
+    "search_wider": ["action_search_wider"],
+    "show_service": ["action_show_service"],
+    "share_location": ["action_nearest_services"],
 }
 ENTITIES = ("district", "service_category", "language", "referral_id")
 

@@ -176,3 +176,30 @@ async def test_rasa_down_queues_in_order_and_drains_when_back(
         ("üçüncü", ["echo: üçüncü"]),
     ]
     assert await gateway.state.pending() == []
+
+
+async def test_confirmed_erasure_forgets_the_person(
+    gateway: Gateway, rasa: ScriptedRasa, content: ContentStore
+) -> None:
+    erased: list[str] = []
+
+    async def eraser(conversation_id: str) -> None:
+        erased.append(conversation_id)
+
+    gateway.erasers.append(eraser)
+    await gateway.handle(message("سلام، می‌خواهم ترکی یاد بگیرم", "e1"))
+    await gateway.state.set_language("web:u1", "fa")
+    replies = await gateway.handle(message("/erase_data_confirm", "e2"))
+    assert [r.text for r in replies] == [content.render("msg_erase_done", "fa").text]
+    assert erased == ["web:u1"]
+    assert await gateway.state.get_language("web:u1") is None
+    assert rasa.recorded[-1] == []  # the tracker was replaced by an empty one
+    assert [m["message"] for m in rasa.received] == ["سلام، می‌خواهم ترکی یاد بگیرم"]
+
+
+async def test_erasure_failure_is_said_plainly(
+    gateway: Gateway, rasa: ScriptedRasa, content: ContentStore
+) -> None:
+    rasa.up = False
+    replies = await gateway.handle(message("/erase_data_confirm", "e3"))
+    assert [r.text for r in replies] == [content.render("msg_erase_failed", "tr").text]

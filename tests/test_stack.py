@@ -186,3 +186,65 @@ def test_nothing_is_lost_while_rasa_is_down(stack, content: ContentStore) -> Non
         time.sleep(0.5)
     assert received[0] == content.render("utter_legal_aid_info", "en").text
     assert received[-1] == content.render("utter_thank", "en").text
+
+
+def test_referral_form_status_and_erasure_end_to_end(stack, content: ContentStore) -> None:
+    """A person asks for staff, consents, describes the need, gets a reference, checks it,
+    and later has everything deleted; another person cannot read the reference."""
+    import re
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from service_catalogue.db import make_engine
+    from service_catalogue.models import Ticket
+
+    def say(key: str, **values: str) -> str:
+        return content.render(key, "tr", values).text
+
+    conversation = new_conversation()
+    first = texts(chat(stack, conversation, "bir görevliyle görüşmek istiyorum lütfen"))
+    assert first == [say("utter_human_handoff"), say("utter_ask_referral_consent")]
+    assert texts(chat(stack, conversation, "/affirm")) == [say("utter_ask_referral_description")]
+    need = "Ev sahibi kirayı çok artırdı ve evden çıkmamızı istiyor, hukuki destek istiyorum"
+    assert texts(chat(stack, conversation, need)) == [say("utter_ask_referral_contact")]
+    asked = texts(chat(stack, conversation, '/inform{"contact_preference":"chat"}'))
+    assert asked == [say("utter_ask_referral_district")]
+    created = texts(chat(stack, conversation, "osmangazi'de oturuyorum"))
+    reference = re.search(r"R-\d+", created[-1])
+    assert reference is not None
+    assert created[-1] == say("msg_referral_created", referral_id=reference.group(0))
+
+    engine = make_engine(stack.env["DATABASE_URL"])
+    with Session(engine) as session:
+        ticket = session.scalars(select(Ticket)).one()
+        assert (ticket.description, ticket.district, ticket.language, ticket.channel) == (
+            need,
+            "Osmangazi",
+            "tr",
+            "web",
+        )
+        assert ticket.category in ("housing", "legal_aid")  # taken from what the person said
+
+    status = texts(chat(stack, conversation, reference.group(0)))
+    assert status == [
+        say(
+            "msg_referral_status",
+            referral_id=reference.group(0),
+            status=say("msg_ticket_status_new"),
+        )
+    ]
+    stranger = texts(chat(stack, new_conversation(), f"{reference.group(0)} ne durumda?"))
+    assert stranger == [say("msg_referral_not_found", referral_id=reference.group(0))]
+
+    assert texts(chat(stack, conversation, "verilerimi silin lütfen")) == [
+        say("utter_erase_data_confirm")
+    ]
+    assert texts(chat(stack, conversation, "/erase_data_confirm")) == [say("msg_erase_done")]
+    tracker = httpx.get(f"{stack.rasa_url}/conversations/web:{conversation}/tracker", timeout=30)
+    assert not [e for e in tracker.json()["events"] if e["event"] == "user"]
+    with Session(engine) as session:
+        ticket = session.scalars(select(Ticket)).one()
+        assert (ticket.description, ticket.district, ticket.conversation_id) == (None, None, None)
+        assert ticket.erased_at is not None
+    engine.dispose()
