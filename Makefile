@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test lint types pytest validate story-test eval bench model venvs seed content-report \
+.PHONY: run test lint types pytest validate story-test eval bench model venvs seed content-report chromium \
 	hsds-export hsds-import compare-pipelines clean help
 
 help:
@@ -90,8 +90,13 @@ types: $(APP_VENV)/.stamp
 validate: $(RASA_VENV)/.stamp
 	$(RASA) data validate --config config.yml --domain domain.yml --data $(TRAIN_DATA) --fail-on-warnings
 
-pytest: $(APP_VENV)/.stamp $(MODEL)
+pytest: $(APP_VENV)/.stamp $(MODEL) chromium
 	$(APP_VENV)/bin/pytest -q
+
+# The browser test drives Debian's Chromium (no browser downloads by test tools).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+		apt-get install -y -q chromium >/dev/null || { echo "rehber: could not install chromium (apt-get install chromium)"; exit 2; }; }
 
 story-test: $(MODEL)
 	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
