@@ -219,6 +219,8 @@ async def build_services(settings: Settings, state: GatewayState | None = None) 
     gateway.erasers.append(await _ticket_eraser(settings.database_url))
     if settings.rasa_tracker_url:
         gateway.erasers.append(_tracker_eraser(settings.rasa_tracker_url))
+    if settings.redis_url:
+        gateway.erasers.append(_redis_tracker_eraser(state))
     services = Services(settings, content, state, rasa, gateway)
     for module in CHANNEL_MODULES:
         adapter = module.from_settings(settings, gateway)
@@ -272,6 +274,21 @@ def _tracker_eraser(tracker_url: str) -> Callable[[str], Awaitable[None]]:
 
     async def eraser(conversation_id: str) -> None:
         await asyncio.to_thread(erase, conversation_id)
+
+    return eraser
+
+
+RASA_REDIS_TRACKER_PREFIX = "rehber:tracker:"  # endpoints.redis.yml: key_prefix rehber
+
+
+def _redis_tracker_eraser(state: GatewayState) -> Callable[[str], Awaitable[None]]:
+    """Deletes the person's tracker from Redis: Rasa 3.6's Redis store merges what it is
+    given with what it has, so replacing the tracker through Rasa's API erases nothing."""
+    from bot.redis_state import RedisState
+
+    async def eraser(conversation_id: str) -> None:
+        if isinstance(state, RedisState):
+            await state.redis.delete(f"{RASA_REDIS_TRACKER_PREFIX}{conversation_id}")
 
     return eraser
 

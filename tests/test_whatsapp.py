@@ -888,10 +888,12 @@ def test_end_to_end_an_arabic_question_gets_the_arabic_answer_on_whatsapp(
         adapter = client.app.state.services.channels["whatsapp"]  # type: ignore[attr-defined]
         user = "963944000111"
         send(client, adapter, text("مرحبا، بدي محامي ببلاش عندي قضية بالمحكمة", user=user))
-        [call] = graph.to(user)
-        assert call.text.replace("\n\u00a0\n", "\n\n") == (
+        info, services = graph.to(user)
+        assert info.text.replace("\n\u00a0\n", "\n\n") == (
             content.render("utter_legal_aid_info", "ar").text
         )
+        # then the legal-aid services from the catalogue, as an Arabic interactive list
+        assert any(payload == "/request_human" for payload, _ in services.choices)
         assert graph.rejected == []
 
 
