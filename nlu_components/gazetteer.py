@@ -93,6 +93,29 @@ def fold(text: str) -> str:
     return re.sub(r"[\s'’`\-.]+", "", text.translate(_DIGITS))
 
 
+def fold_words(text: str) -> str:
+    """Like ``fold`` but keeps the words apart: " words like this " for phrase matching."""
+    text = clean_text(text).casefold()
+    text = _DIACRITICS.sub("", text).translate(_TURKISH_FOLD).translate(_ARABIC_FOLD)
+    return " " + " ".join(re.findall(r"[^\W_]+", text.translate(_DIGITS))) + " "
+
+
+class PhraseList:
+    """Whole-word phrases in any of the four languages (e.g. danger words)."""
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        self.phrases = sorted({fold_words(p) for p in phrases if p.strip()}, key=len, reverse=True)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PhraseList:
+        data = load_data(path)
+        return cls(str(p) for items in data.values() for p in items)
+
+    def find(self, text: str) -> str | None:
+        folded = fold_words(text)
+        return next((p.strip() for p in self.phrases if p in folded), None)
+
+
 def edit_distance(a: str, b: str, limit: int) -> int:
     """Levenshtein distance, stopping early once it exceeds ``limit``."""
     if abs(len(a) - len(b)) > limit:

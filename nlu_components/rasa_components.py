@@ -35,7 +35,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu_components import language as langid
-from nlu_components.gazetteer import Gazetteer, load_data
+from nlu_components.gazetteer import Gazetteer, PhraseList, load_data
 
 LANGUAGE_KEY = "language"
 EMERGENCY_INTENT = "emergency"
@@ -212,16 +212,34 @@ class SafeFallbackClassifier(FallbackClassifier):
     """FallbackClassifier that lets ``emergency`` through whenever it is plausible.
 
     A person in danger who writes hesitantly must still get the emergency numbers, so an
-    ``emergency`` score at or above ``emergency_floor`` anywhere in the ranking wins.
+    ``emergency`` score at or above ``emergency_floor`` anywhere in the ranking wins, and so
+    does any danger phrase from ``emergency_phrases`` (nlu_data/lookups/emergency.yml).
     """
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        return {**FallbackClassifier.get_default_config(), "emergency_floor": 0.25}
+        return {
+            **FallbackClassifier.get_default_config(),
+            "emergency_floor": 0.25,
+            "emergency_phrases": "nlu_data/lookups/emergency.yml",
+        }
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        super().__init__({**self.get_default_config(), **config})
+        path = Path(self.component_config.get("emergency_phrases") or "")
+        self._danger = PhraseList.from_file(path) if path.is_file() else PhraseList([])
 
     def process(self, messages: List[Message]) -> List[Message]:
         floor = self.component_config.get("emergency_floor", 0.25)
         for message in messages:
+            text = message.get(TEXT) or ""
+            if not text.startswith("/") and self._danger.find(text):
+                message.set(
+                    INTENT,
+                    {INTENT_NAME_KEY: EMERGENCY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0},
+                    add_to_output=True,
+                )
+                continue
             for ranked in message.get(INTENT_RANKING_KEY) or []:
                 if (
                     ranked.get(INTENT_NAME_KEY) == EMERGENCY_INTENT
