@@ -105,6 +105,8 @@ class PhraseList:
 
     def __init__(self, phrases: Iterable[str]) -> None:
         self.phrases = sorted({fold_words(p) for p in phrases if p.strip()}, key=len, reverse=True)
+        # The last word may carry a suffix ("öldür" matches "öldürmek", "bleeding" itself).
+        self._patterns = [re.compile(re.escape(p.rstrip()) + r"[^\W_]* ") for p in self.phrases]
 
     @classmethod
     def from_file(cls, path: str | Path) -> PhraseList:
@@ -113,7 +115,11 @@ class PhraseList:
 
     def find(self, text: str) -> str | None:
         folded = fold_words(text)
-        return next((p.strip() for p in self.phrases if p in folded), None)
+        return next(
+            (p.strip() for p, pattern in zip(self.phrases, self._patterns, strict=True)
+             if pattern.search(folded)),
+            None,
+        )  # fmt: skip
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:

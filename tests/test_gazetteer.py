@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from nlu_components.gazetteer import Gazetteer, edit_distance, fold
+from nlu_components.gazetteer import Gazetteer, PhraseList, edit_distance, fold
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def values(gazetteer: Gazetteer, text: str) -> list[tuple[str, str]]:
@@ -85,3 +89,54 @@ def test_fold_and_distance() -> None:
     assert fold("يلدريم") == fold("یلدریم")
     assert edit_distance("zeytinbrunu", "zeytinburnu", 2) == 2
     assert edit_distance("abc", "xyzxyz", 1) == 2
+
+
+@pytest.fixture(scope="module")
+def danger() -> PhraseList:
+    return PhraseList.from_file(ROOT / "nlu_data" / "lookups" / "emergency.yml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please help, my friend is BLEEDING a lot",
+        "Acil! Mutfakta yangın çıktı",
+        "زوجي عم يضربني هلق",
+        "ميخوام خودمو بكشم",  # Persian on an Arabic keyboard
+        "پسرم گم شده از صبح",
+        "kendimi öldürmek istiyorum",
+    ],
+)
+def test_danger_phrases_are_found_in_every_language(danger: PhraseList, text: str) -> None:
+    assert danger.find(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I need a lawyer for my eviction",
+        "my kimlik is missing, how do I get a new one",
+        "is there a fire safety course at BUSMEK",
+        "bir avukata ihtiyacım var",
+        "بدي اسجل ابني بالمدرسة",
+        "کلاس زبان ترکی کجاست",
+        "the firewall at work blocks e-Devlet",
+    ],
+)
+def test_ordinary_requests_are_not_danger(danger: PhraseList, text: str) -> None:
+    assert danger.find(text) is None
+
+
+def test_danger_phrases_rarely_fire_on_non_emergency_training_examples(danger: PhraseList) -> None:
+    import yaml
+
+    hits, total = [], 0
+    for path in (ROOT / "nlu_data" / "nlu").glob("*/*.yml"):
+        block = yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"][0]
+        if block["intent"] == "emergency":
+            continue
+        for line in block["examples"].splitlines():
+            total += 1
+            if danger.find(line[2:]):
+                hits.append(line)
+    assert len(hits) <= total // 1000, hits
