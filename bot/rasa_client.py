@@ -41,7 +41,7 @@ class RasaClient:
         except httpx.HTTPError:
             return False
         if response.status_code == 200:
-            self._actions_ok_until = time.monotonic() + 5.0
+            self._actions_ok_until = time.monotonic() + 2.0
             return True
         return False
 

@@ -104,6 +104,13 @@ class Stack:
         self._spawn("rasa", [str(RASA_PY), "scripts/rasa_serve.py"], env)
         wait_for(f"{self.rasa_url}/status", 180, self.processes["rasa"])
 
+    def start_actions(self, wait: bool = True) -> None:
+        actions_env = {**self.env, "SANIC_HOST": "127.0.0.1"}
+        command = ["-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)]
+        self._spawn("actions", [str(APP_PY), *command], actions_env)
+        if wait:
+            wait_for(f"http://127.0.0.1:{self.actions_port}/health", 60, self.processes["actions"])
+
     def stop(self, name: str) -> None:
         process = self.processes.pop(name, None)
         if process is not None and process.poll() is None:
@@ -124,20 +131,7 @@ class Stack:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        actions_env = {**self.env, "SANIC_HOST": "127.0.0.1"}
-        self._spawn(
-            "actions",
-            [
-                str(APP_PY),
-                "-m",
-                "rasa_sdk",
-                "--actions",
-                "actions",
-                "--port",
-                str(self.actions_port),
-            ],
-            actions_env,
-        )
+        self.start_actions(wait=False)
         app_env = {
             **self.env,
             "REHBER_PORT": str(self.app_port),

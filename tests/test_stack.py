@@ -248,3 +248,26 @@ def test_referral_form_status_and_erasure_end_to_end(stack, content: ContentStor
         assert (ticket.description, ticket.district, ticket.conversation_id) == (None, None, None)
         assert ticket.erased_at is not None
     engine.dispose()
+
+
+def test_nothing_is_lost_while_the_action_server_is_down(stack, content: ContentStore) -> None:
+    """With the action server stopped the gateway queues instead of letting Rasa fail."""
+    conversation = new_conversation()
+    stack.stop("actions")
+    try:
+        answer = chat(stack, conversation, "Yıldırım'da Türkçe kursu var mı?")
+        assert texts(answer) == [content.render("msg_received_will_answer", "tr").text]
+    finally:
+        stack.start_actions()
+    received: list[str] = []
+    deadline = time.monotonic() + 60
+    info = content.render("utter_language_course_info", "tr").text
+    while info not in received and time.monotonic() < deadline:
+        outbox = httpx.get(
+            f"{stack.app_url}/api/webchat/outbox",
+            params={"conversation_id": conversation},
+            timeout=10,
+        ).json()
+        received += [m["text"].replace("\n\u00a0\n", "\n\n") for m in outbox["messages"]]
+        time.sleep(0.5)
+    assert received[0] == info
