@@ -74,7 +74,7 @@ run: venvs
 	@$(MAKE) --no-print-directory $(MODEL)
 	@$(APP_PY) scripts/preflight.py
 	@$(APP_PY) -m service_catalogue seed
-	@echo "Rehber: open http://127.0.0.1:8000 (Ctrl-C stops everything)"
+	@echo "Rehber: starting Rasa, the action server and the app; Ctrl-C stops everything"
 	@$(APP_VENV)/bin/honcho start -f Procfile
 
 # --- test ----------------------------------------------------------------------------------
