@@ -23,6 +23,7 @@ reports/channel_bench.json.
 
 Note: the app sends through PTB's AIORateLimiter (Telegram's 30 messages/s per bot), so
 with many people the send rate, not Rasa, sets turns/s; that is what production would see.
+TELEGRAM_MAX_RATE=0 in the environment lifts that limit to measure the gateway and Rasa alone.
 """
 
 from __future__ import annotations

@@ -58,6 +58,9 @@ class Settings:
     telegram_base_url: str = "https://api.telegram.org"
     telegram_mode: str = "polling"  # or "webhook"
     telegram_webhook_secret: str = ""
+    # Messages per second for the whole bot (Telegram's limit is about 30); 0 = no limit,
+    # for capacity benchmarks against the fake Bot API only.
+    telegram_max_rate: float = 30.0
     # WhatsApp Cloud API: off unless all four values are set.
     whatsapp_token: str = ""
     whatsapp_phone_id: str = ""
@@ -87,6 +90,7 @@ class Settings:
             telegram_base_url=env.get("TELEGRAM_BASE_URL", defaults.telegram_base_url).rstrip("/"),
             telegram_mode=env.get("TELEGRAM_MODE", defaults.telegram_mode),
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            telegram_max_rate=float(env.get("TELEGRAM_MAX_RATE", defaults.telegram_max_rate)),
             whatsapp_token=env.get("WHATSAPP_TOKEN", ""),
             whatsapp_phone_id=env.get("WHATSAPP_PHONE_ID", ""),
             whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),

@@ -741,7 +741,9 @@ def from_settings(settings: Settings, gateway: Gateway) -> TelegramAdapter | Non
         .token(settings.telegram_token)
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))
+        .rate_limiter(
+            AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=SEND_RETRIES)
+        )
         .concurrent_updates(ChatOrderedProcessor(MAX_CONCURRENT_UPDATES))
         .job_queue(None)
     )
