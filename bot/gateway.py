@@ -260,11 +260,23 @@ class Gateway:
             text = clean_text(message.text)[: self.settings.max_message_chars]
             language = await self._language(message, text)
             try:
-                if data.get("record_only"):
+                # A message whose first attempt timed out may have been processed after all:
+                # then its answer is in the tracker and it must not be sent twice.
+                earlier = await self.rasa.replies_in_tracker(
+                    message.conversation_id, message.message_id
+                )
+                if earlier is not None:
+                    reply_language = await self.state.get_language(message.conversation_id)
+                    replies: list[OutgoingMessage] = [
+                        self._from_rasa(item, reply_language or language)
+                        for item in earlier
+                        if item.get("text") or item.get("buttons")
+                    ]
+                elif data.get("record_only"):
                     await self.rasa.record(
                         message.conversation_id, text, self._metadata(message, text, language)
                     )
-                    replies: list[OutgoingMessage] = []
+                    replies = []
                 else:
                     replies = await self._ask_rasa(message, text, language)
             except RasaUnavailable:

@@ -16,6 +16,11 @@ class RasaUnavailable(Exception):
     """Rasa (or the action server behind it) cannot take the message now."""
 
 
+class RasaTimeout(RasaUnavailable):
+    """Rasa took the message but did not answer in time: it may still process it, so the
+    message must not simply be sent again (see ``replies_in_tracker``)."""
+
+
 class RasaClient:
     def __init__(
         self,
@@ -54,6 +59,8 @@ class RasaClient:
         body = {"sender": conversation_id, "message": text, "metadata": metadata}
         try:
             response = await self._client.post(f"{self._base}/webhooks/rest/webhook", json=body)
+        except (httpx.ReadTimeout, httpx.RemoteProtocolError) as error:
+            raise RasaTimeout(f"Rasa did not answer in time: {error!r}") from error
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa is not answering: {error!r}") from error
         if response.status_code >= 500 or response.status_code in (404, 409, 503):
@@ -61,6 +68,45 @@ class RasaClient:
         response.raise_for_status()
         replies = response.json()
         return replies if isinstance(replies, list) else []
+
+    async def replies_in_tracker(
+        self, conversation_id: str, message_id: str
+    ) -> list[dict[str, Any]] | None:
+        """The bot's answers to one user message, read from the tracker; None when the
+        message never reached the tracker (then it is safe to send it again)."""
+        url = f"{self._base}/conversations/{quote(conversation_id, safe='')}/tracker"
+        try:
+            response = await self._client.get(url, params={"include_events": "ALL"})
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa is not answering: {error!r}") from error
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"Rasa answered HTTP {response.status_code}")
+        events = response.json().get("events") or []
+        start = next(
+            (
+                i
+                for i, e in enumerate(events)
+                if e.get("event") == "user"
+                and (e.get("metadata") or {}).get("message_id") == message_id
+            ),
+            None,
+        )
+        if start is None:
+            return None
+        replies = []
+        for event in events[start + 1 :]:
+            if event.get("event") == "user":
+                break
+            if event.get("event") == "bot":
+                data = event.get("data") or {}
+                replies.append(
+                    {
+                        "text": event.get("text"),
+                        "buttons": data.get("buttons") or [],
+                        "custom": data.get("custom") or {},
+                    }
+                )
+        return replies
 
     async def record(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> None:
         """Stores a user message in the tracker without asking for a reply."""

@@ -21,22 +21,34 @@ class ScriptedRasa:
 
     def __init__(self) -> None:
         self.up = True
+        self.time_out_after_processing = False
         self.received: list[dict] = []
         self.recorded: list[dict] = []
+        self.events: dict[str, list[dict]] = {}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
             raise httpx.ConnectError("connection refused", request=request)
         if request.url.path == "/health":
             return httpx.Response(200, json={"status": "ok"})
+        if request.method == "GET" and request.url.path.endswith("/tracker"):
+            sender = request.url.path.split("/")[2]
+            return httpx.Response(200, json={"events": self.events.get(sender, [])})
         body = json.loads(request.content)
         if request.url.path.endswith("/tracker/events"):
             self.recorded.append(body)
             return httpx.Response(200, json={})
         self.received.append(body)
-        return httpx.Response(
-            200, json=[{"recipient_id": body["sender"], "text": f"echo: {body['message']}"}]
+        reply = f"echo: {body['message']}"
+        self.events.setdefault(body["sender"], []).extend(
+            [
+                {"event": "user", "text": body["message"], "metadata": body["metadata"]},
+                {"event": "bot", "text": reply, "data": {}},
+            ]
         )
+        if self.time_out_after_processing:
+            raise httpx.ReadTimeout("processed, but the answer came too late", request=request)
+        return httpx.Response(200, json=[{"recipient_id": body["sender"], "text": reply}])
 
 
 @pytest.fixture
@@ -203,3 +215,23 @@ async def test_erasure_failure_is_said_plainly(
     rasa.up = False
     replies = await gateway.handle(message("/erase_data_confirm", "e3"))
     assert [r.text for r in replies] == [content.render("msg_erase_failed", "tr").text]
+
+
+async def test_a_timed_out_message_is_not_processed_twice(
+    gateway: Gateway, rasa: ScriptedRasa, content: ContentStore
+) -> None:
+    """Rasa took the message but answered too late: the answer is found in the tracker and
+    delivered once; the message is not sent to Rasa a second time."""
+    delivered: list[list[str]] = []
+
+    async def deliver(msg: IncomingMessage, replies: list) -> None:  # type: ignore[type-arg]
+        delivered.append([r.text for r in replies])
+
+    gateway.register_channel("web", deliver)
+    rasa.time_out_after_processing = True
+    first = await gateway.handle(message("avukat lazım", "t1"))
+    assert [r.text for r in first] == [content.render("msg_received_will_answer", "tr").text]
+    rasa.time_out_after_processing = False
+    assert await gateway.drain_pending() == 1
+    assert delivered == [["echo: avukat lazım"]]
+    assert len(rasa.received) == 1

@@ -62,6 +62,8 @@ class ScriptedRasa:
         path = request.url.path
         if path == "/health":
             return httpx.Response(200, json={"status": "ok"})
+        if path.endswith("/tracker") and request.method == "GET":
+            return httpx.Response(200, json={"events": []})  # nothing processed before
         if path.endswith("/tracker/events") and request.method == "PUT":
             self.erased.append(path.split("/")[2])
             return httpx.Response(200, json={})

@@ -59,6 +59,8 @@ class ScriptedRasa:
             return 503, {}, {"error": "down"}
         if path == "/health":
             return 200, {}, {"status": "ok"}
+        if method == "GET" and path.split("?")[0].endswith("/tracker"):
+            return 200, {}, {"events": []}  # nothing processed before
         body = json.loads(raw) if raw else {}
         if path.endswith("/tracker/events"):
             self.recorded.append(body)
