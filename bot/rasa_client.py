@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -28,11 +29,15 @@ class RasaClient:
         timeout: float = 30.0,
         action_server_url: str | None = None,
         client: httpx.AsyncClient | None = None,
+        max_concurrency: int = 8,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._actions = action_server_url.rstrip("/") if action_server_url else None
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._actions_ok_until = 0.0
+        # At most this many messages in Rasa at once; the rest wait here, where waiting does
+        # not count against the request timeout (an overloaded Rasa would time them out).
+        self._slots = asyncio.Semaphore(max_concurrency)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -58,7 +63,8 @@ class RasaClient:
             raise RasaUnavailable("action server is not answering")
         body = {"sender": conversation_id, "message": text, "metadata": metadata}
         try:
-            response = await self._client.post(f"{self._base}/webhooks/rest/webhook", json=body)
+            async with self._slots:
+                response = await self._client.post(f"{self._base}/webhooks/rest/webhook", json=body)
         except (httpx.ReadTimeout, httpx.RemoteProtocolError) as error:
             raise RasaTimeout(f"Rasa did not answer in time: {error!r}") from error
         except httpx.HTTPError as error:
