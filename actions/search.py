@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
@@ -133,9 +134,12 @@ def _run_search(
         return events + [SlotSet("search_results", previous + [h.service.id for h in hits])]
 
 
-class ActionSearchMore(Action):
-    def name(self) -> str:
-        return "action_search_more"
+class _ContinueSearch(Action, ABC):
+    """Continues the last search (same category): the next page, or a wider area."""
+
+    @abstractmethod
+    def page(self, tracker: Tracker) -> tuple[int, bool]:
+        """(offset, wider) of the search to run."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
@@ -145,24 +149,25 @@ class ActionSearchMore(Action):
         if not category:
             dispatcher.utter_message(response="utter_find_service_ask_topic")
             return []
-        offset = int(tracker.get_slot("search_offset") or 0) + PAGE
-        wider = bool(tracker.get_slot("search_wider"))
+        offset, wider = self.page(tracker)
         return _run_search(dispatcher, tracker, category, offset, language, texts(language), wider)
 
 
-class ActionSearchWider(Action):
+class ActionSearchMore(_ContinueSearch):
+    def name(self) -> str:
+        return "action_search_more"
+
+    def page(self, tracker: Tracker) -> tuple[int, bool]:
+        offset = int(tracker.get_slot("search_offset") or 0) + PAGE
+        return offset, bool(tracker.get_slot("search_wider"))
+
+
+class ActionSearchWider(_ContinueSearch):
     def name(self) -> str:
         return "action_search_wider"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[EventType]:
-        language = user_language(tracker)
-        category = tracker.get_slot("search_category")
-        if not category:
-            dispatcher.utter_message(response="utter_find_service_ask_topic")
-            return []
-        return _run_search(dispatcher, tracker, category, 0, language, texts(language), wider=True)
+    def page(self, tracker: Tracker) -> tuple[int, bool]:
+        return 0, True
 
 
 class ActionShowService(Action):

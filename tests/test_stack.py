@@ -44,6 +44,21 @@ TOPIC_INTENT = {
 }
 
 
+def outbox_until(stack, conversation: str, wanted: str, seconds: float = 60) -> list[str]:  # type: ignore[no-untyped-def]
+    """Texts delivered later to the web chat's outbox, until ``wanted`` arrives."""
+    received: list[str] = []
+    deadline = time.monotonic() + seconds
+    while wanted not in received and time.monotonic() < deadline:
+        outbox = httpx.get(
+            f"{stack.app_url}/api/webchat/outbox",
+            params={"conversation_id": conversation},
+            timeout=10,
+        ).json()
+        received += [m["text"].replace("\n\u00a0\n", "\n\n") for m in outbox["messages"]]
+        time.sleep(0.5)
+    return received
+
+
 def new_conversation() -> str:
     return uuid.uuid4().hex
 
@@ -173,17 +188,7 @@ def test_nothing_is_lost_while_rasa_is_down(stack, content: ContentStore) -> Non
             assert texts(answer) == [content.render("msg_received_will_answer", "en").text]
     finally:
         stack.start_rasa()
-    received: list[str] = []
-    deadline = time.monotonic() + 60
-    thanks = content.render("utter_thank", "en").text
-    while thanks not in received and time.monotonic() < deadline:
-        outbox = httpx.get(
-            f"{stack.app_url}/api/webchat/outbox",
-            params={"conversation_id": conversation},
-            timeout=10,
-        ).json()
-        received += [m["text"].replace("\n\u00a0\n", "\n\n") for m in outbox["messages"]]
-        time.sleep(0.5)
+    received = outbox_until(stack, conversation, content.render("utter_thank", "en").text)
     assert received[0] == content.render("utter_legal_aid_info", "en").text
     assert received[-1] == content.render("utter_thank", "en").text
 
@@ -259,15 +264,5 @@ def test_nothing_is_lost_while_the_action_server_is_down(stack, content: Content
         assert texts(answer) == [content.render("msg_received_will_answer", "tr").text]
     finally:
         stack.start_actions()
-    received: list[str] = []
-    deadline = time.monotonic() + 60
     info = content.render("utter_language_course_info", "tr").text
-    while info not in received and time.monotonic() < deadline:
-        outbox = httpx.get(
-            f"{stack.app_url}/api/webchat/outbox",
-            params={"conversation_id": conversation},
-            timeout=10,
-        ).json()
-        received += [m["text"].replace("\n\u00a0\n", "\n\n") for m in outbox["messages"]]
-        time.sleep(0.5)
-    assert received[0] == info
+    assert outbox_until(stack, conversation, info)[0] == info
