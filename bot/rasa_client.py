@@ -34,7 +34,6 @@ class RasaClient:
         self._base = base_url.rstrip("/")
         self._actions = action_server_url.rstrip("/") if action_server_url else None
         self._client = client or httpx.AsyncClient(timeout=timeout)
-        self._actions_ok_until = 0.0
         # At most this many messages in Rasa at once; the rest wait here, where waiting does
         # not count against the request timeout (an overloaded Rasa would time them out).
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -43,17 +42,16 @@ class RasaClient:
         await self._client.aclose()
 
     async def _actions_healthy(self) -> bool:
-        """Checks the action server at most every few seconds (cached when healthy)."""
-        if self._actions is None or time.monotonic() < self._actions_ok_until:
+        """Asks the action server before every message (about a millisecond on the same host):
+        a cached answer would let messages reach Rasa just after the action server died,
+        and Rasa would then answer without the action's part."""
+        if self._actions is None:
             return True
         try:
             response = await self._client.get(f"{self._actions}/health", timeout=2.0)
         except httpx.HTTPError:
             return False
-        if response.status_code == 200:
-            self._actions_ok_until = time.monotonic() + 2.0
-            return True
-        return False
+        return response.status_code == 200
 
     async def send(
         self, conversation_id: str, text: str, metadata: dict[str, Any]
