@@ -88,9 +88,21 @@ async def test_forget_erases_one_conversation_only(state: GatewayState) -> None:
     assert [m["conversation_id"] for _, m in await state.pending()] == ["c2"]
 
 
-async def test_redis_keys_expire(state: GatewayState) -> None:
-    if not isinstance(state, RedisState):
-        pytest.skip("TTL is a Redis property")
+@pytest.fixture
+async def redis_state() -> AsyncIterator[RedisState]:
+    prefix = f"rehbertest{uuid.uuid4().hex[:8]}"
+    state = await RedisState.connect(REDIS_URL, prefix=prefix)
+    try:
+        yield state
+    finally:
+        keys = [k async for k in state.redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await state.redis.delete(*keys)
+        await state.close()
+
+
+async def test_redis_keys_expire(redis_state: RedisState) -> None:
+    state = redis_state
     await state.set_language("c1", "tr")
     await state.first_delivery("web", "m1", 60)
     await state.allow("c1", 5, 60)
