@@ -13,20 +13,26 @@ from bot.state import GatewayState, MemoryState
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def state(request: pytest.FixtureRequest) -> AsyncIterator[GatewayState]:
-    if request.param == "memory":
-        yield MemoryState()
-        return
+@pytest.fixture
+async def redis_state() -> AsyncIterator[RedisState]:
+    """Gateway state on the real Redis, under a prefix of its own (removed afterwards)."""
     prefix = f"rehbertest{uuid.uuid4().hex[:8]}"
-    redis_state = await RedisState.connect(REDIS_URL, prefix=prefix)
+    state = await RedisState.connect(REDIS_URL, prefix=prefix)
     try:
-        yield redis_state
+        yield state
     finally:
-        keys = [k async for k in redis_state.redis.scan_iter(match=f"{prefix}:*")]
+        keys = [k async for k in state.redis.scan_iter(match=f"{prefix}:*")]
         if keys:
-            await redis_state.redis.delete(*keys)
-        await redis_state.close()
+            await state.redis.delete(*keys)
+        await state.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def state(request: pytest.FixtureRequest) -> GatewayState:
+    if request.param == "memory":
+        return MemoryState()
+    redis_state: RedisState = request.getfixturevalue("redis_state")
+    return redis_state
 
 
 async def test_idempotency(state: GatewayState) -> None:
@@ -86,19 +92,6 @@ async def test_forget_erases_one_conversation_only(state: GatewayState) -> None:
     assert not await state.has_pending("c1")
     assert await state.get_language("c2") == "ar"
     assert [m["conversation_id"] for _, m in await state.pending()] == ["c2"]
-
-
-@pytest.fixture
-async def redis_state() -> AsyncIterator[RedisState]:
-    prefix = f"rehbertest{uuid.uuid4().hex[:8]}"
-    state = await RedisState.connect(REDIS_URL, prefix=prefix)
-    try:
-        yield state
-    finally:
-        keys = [k async for k in state.redis.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await state.redis.delete(*keys)
-        await state.close()
 
 
 async def test_redis_keys_expire(redis_state: RedisState) -> None:
