@@ -86,8 +86,38 @@ def main() -> None:
     ]
     if os.environ.get("RASA_TOKEN"):
         args += ["--auth-token", os.environ["RASA_TOKEN"]]
-    rasa = Path(sys.executable).with_name("rasa")
-    os.execv(str(rasa), [str(rasa), *args[1:]])
+    reuse_schema_validators()
+    sys.argv = args
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+def reuse_schema_validators() -> None:
+    """Rasa 3.6 validates every action-server and NLG response with ``jsonschema.validate``,
+    which re-checks the schema itself on every call: a third of Rasa's CPU under load
+    (py-spy, docs/benchmarks.md). Same validation, with one validator per schema."""
+    import json
+
+    import jsonschema
+
+    validators: dict[str, object] = {}
+
+    def validate(
+        instance: object, schema: dict, cls: type | None = None, *args: object, **kwargs: object
+    ) -> None:
+        key = json.dumps(schema, sort_keys=True, default=str)
+        validator = validators.get(key)
+        if validator is None:
+            validator_class = cls or jsonschema.validators.validator_for(schema)
+            validator_class.check_schema(schema)
+            validator = validators[key] = validator_class(schema, *args, **kwargs)
+        errors = validator.iter_errors(instance)  # type: ignore[attr-defined]
+        error = jsonschema.exceptions.best_match(errors)
+        if error is not None:
+            raise error
+
+    jsonschema.validate = validate
 
 
 if __name__ == "__main__":

@@ -101,3 +101,26 @@ def test_seed_with_broken_content_names_the_place(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "content/services/broken.yml:8: services[0].categories" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reused_schema_validators_still_reject_bad_responses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Rasa launcher's faster jsonschema.validate keeps the same verdicts."""
+    import importlib.util
+
+    import jsonschema
+
+    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)  # restored afterwards
+    spec = importlib.util.spec_from_file_location("rasa_serve", ROOT / "scripts" / "rasa_serve.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.reuse_schema_validators()
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    for _ in range(3):
+        jsonschema.validate({"text": "مرحبا"}, dict(schema))
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"text": 5}, dict(schema))
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({}, dict(schema))
