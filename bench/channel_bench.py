@@ -12,7 +12,11 @@ at the fake's sendMessage. Behind the app is the real Rasa with the trained mode
 here as tests/conftest.Stack does, unless --app-url/--rasa-url point at a running stack).
 
 Each person sends a short scripted conversation in one of the four languages and waits for
-the whole answer before the next message (closed loop). Before the runs, one person per
+the whole answer before the next message (closed loop). With ``--think S`` each person also
+pauses before every message for a random time with mean S seconds (exponential, seeded, the
+first pause spread uniformly over [0, 2S]) as people do when reading and typing on a phone;
+without it (the default, S = 0) everyone fires their next message at once, which measures the
+saturation throughput, and the latency is then mostly queueing. Before the runs, one person per
 language goes through the same script alone; their replies are the expected replies, so a
 reply that never came counts as lost and one too many as duplicated (both must be zero).
 
@@ -34,6 +38,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import tempfile
@@ -158,11 +163,20 @@ async def person(
     language: str,
     expected: list[list[str]],
     timeout: float,
+    think: float = 0.0,
 ) -> list[Turn]:
     inbox = replies.inbox(chat)
     turns: list[Turn] = []
     total = 0
-    for text, answer in zip(script_for(language, len(expected)), expected, strict=True):
+    pauses = random.Random(chat)
+    for index, (text, answer) in enumerate(
+        zip(script_for(language, len(expected)), expected, strict=True)
+    ):
+        if think > 0:
+            first = index == 0
+            await asyncio.sleep(
+                pauses.uniform(0, 2 * think) if first else pauses.expovariate(1 / think)
+            )
         update_id = fake.push(fake.text(chat, text, language_code=language))
         available = fake.available_at[update_id]
         before = total
@@ -246,6 +260,7 @@ async def run(
     expected: dict[str, list[list[str]]],
     pids: dict[str, int | None],
     timeout: float,
+    think: float = 0.0,
 ) -> dict[str, Any]:
     chats = [
         (8_000_000 + run_index * 100_000 + i, LANGUAGES[i % len(LANGUAGES)]) for i in range(users)
@@ -255,7 +270,7 @@ async def run(
     sampler = asyncio.create_task(sample_rss(pids, peaks, stop))
     started = time.monotonic()
     results = await asyncio.gather(
-        *(person(fake, replies, chat, lang, expected[lang], timeout) for chat, lang in chats)
+        *(person(fake, replies, chat, lang, expected[lang], timeout, think) for chat, lang in chats)
     )
     elapsed = time.monotonic() - started
     # Answers that waited in the pending queue (Rasa overloaded) still arrive: wait until
@@ -288,6 +303,7 @@ async def run(
 
     return {
         "users": users,
+        "think_seconds_mean": think,
         "turns": len(turns),
         "turns_completed": completed,
         "seconds": round(elapsed, 2),
@@ -305,7 +321,8 @@ async def run(
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     header = (
-        f"{'users':>6} {'turns':>6} {'turns/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'users':>6} {'think':>6} {'turns':>6} {'turns/s':>8} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
         f"{'1st p50':>8} {'lost':>5} {'dup':>4} {'wait':>5} {'app MB':>7} {'rasa MB':>8}"
     )
     print(header)
@@ -317,7 +334,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             r["rss_mb_peak"],
         )
         print(
-            f"{r['users']:>6} {r['turns_completed']:>6} {r['turns_per_second']:>8} "
+            f"{r['users']:>6} {r['think_seconds_mean']:>6} "
+            f"{r['turns_completed']:>6} {r['turns_per_second']:>8} "
             f"{last['p50']!s:>8} {last['p95']!s:>8} {last['p99']!s:>8} {first['p50']!s:>8} "
             f"{r['replies_lost']:>5} {r['replies_duplicated']:>4} {r['received_notices']:>5} "
             f"{peak.get('app', '-')!s:>7} {peak.get('rasa', '-')!s:>8}"
@@ -335,7 +353,9 @@ async def bench(
         turns = args.turns if users < 1000 else min(args.turns, args.turns_at_1000)
         scripted = {lang: expected[lang][:turns] for lang in LANGUAGES}
         print(f"running {users} people × {turns} turns…")
-        rows.append(await run(fake, replies, users, index, scripted, pids, args.timeout))
+        rows.append(
+            await run(fake, replies, users, index, scripted, pids, args.timeout, args.think)
+        )
     return rows
 
 
@@ -346,6 +366,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--turns", type=int, default=3, help="messages per person")
     parser.add_argument("--turns-at-1000", type=int, default=2, help="cap for N >= 1000")
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean pause before each message, seconds"
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait per turn")
     parser.add_argument("--app-url", help="a running app (started with the fake's URL)")
     parser.add_argument("--rasa-url", help="its Rasa server")

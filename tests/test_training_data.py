@@ -85,3 +85,13 @@ def test_story_messages_are_neither_trained_nor_held_out() -> None:
     held = {normalise(r["text"]) for r in read_tsv("heldout.tsv")}
     story = [r["text"] for r in read_tsv("story_messages.tsv")]
     assert [t for t in story if normalise(t) in trained | held] == []
+
+
+def test_safety_set_is_independent_of_training() -> None:
+    """nlu_data/heldout_safety.tsv (emergencies and their near misses, written without sight of
+    the training data) is a test set only: none of its messages may be trained on."""
+    rows = read_tsv("heldout_safety.tsv")
+    assert Counter(r["lang"] for r in rows) == dict.fromkeys(LANGUAGES, 50)
+    assert {r["intent"] for r in rows} <= set(REQUIRED_INTENTS)
+    trained = {normalise(x) for lines in training_examples().values() for x in lines}
+    assert [r["text"] for r in rows if normalise(r["text"]) in trained] == []
