@@ -87,10 +87,31 @@ def main() -> None:
     if os.environ.get("RASA_TOKEN"):
         args += ["--auth-token", os.environ["RASA_TOKEN"]]
     reuse_schema_validators()
+    if not redis_url:
+        tune_sqlite()
     sys.argv = args
     from rasa.__main__ import main as rasa_main
 
     rasa_main()
+
+
+def tune_sqlite() -> None:
+    """The embedded SQLite tracker store in WAL mode with ``synchronous=NORMAL``: a commit no
+    longer waits for the disk twice (fsync was a tenth of Rasa's time under load, py-spy).
+    A crash of Rasa loses nothing; a power cut may lose the last moments of conversation
+    history (SQLite's documented trade-off). The Redis stores are unaffected."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(connection: object, _record: object) -> None:
+        if isinstance(connection, sqlite3.Connection):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
 
 
 def reuse_schema_validators() -> None:

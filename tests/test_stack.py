@@ -266,3 +266,18 @@ def test_nothing_is_lost_while_the_action_server_is_down(stack, content: Content
         stack.start_actions()
     info = content.render("utter_language_course_info", "tr").text
     assert outbox_until(stack, conversation, info)[0] == info
+
+
+def test_embedded_tracker_store_keeps_conversations_in_wal_mode(stack) -> None:
+    """scripts/rasa_serve.py puts Rasa's SQLite tracker store in WAL mode (fewer disk waits
+    per turn); the conversation is in it and readable by another process meanwhile."""
+    import sqlite3
+
+    conversation = new_conversation()
+    chat(stack, conversation, "hello")
+    with sqlite3.connect(stack.env["RASA_TRACKER_DB"]) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        rows = db.execute(
+            "SELECT count(*) FROM events WHERE sender_id = ?", (f"web:{conversation}",)
+        ).fetchone()[0]
+    assert rows > 0
