@@ -195,9 +195,7 @@ async def person(
     return turns
 
 
-def rss_mb(pid: int | None) -> float | None:
-    if pid is None:
-        return None
+def _own_rss_mb(pid: int) -> float | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -206,6 +204,26 @@ def rss_mb(pid: int | None) -> float | None:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(child) for task in tasks for child in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """RSS of a process and its descendants (Rasa's Sanic workers are child processes)."""
+    if pid is None:
+        return None
+    total = _own_rss_mb(pid)
+    if total is None:
+        return None
+    for child in _children(pid):
+        total += rss_mb(child) or 0.0
+    return total
 
 
 def pid_listening_on(port: int) -> int | None:
@@ -369,6 +387,12 @@ def main() -> int:
     parser.add_argument(
         "--think", type=float, default=0.0, help="mean pause before each message, seconds"
     )
+    parser.add_argument(
+        "--redis", metavar="URL", help="run the stack on Redis (e.g. redis://127.0.0.1:6379/14)"
+    )
+    parser.add_argument(
+        "--rasa-workers", type=int, default=1, help="Sanic workers for Rasa (needs --redis)"
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait per turn")
     parser.add_argument("--app-url", help="a running app (started with the fake's URL)")
     parser.add_argument("--rasa-url", help="its Rasa server")
@@ -377,11 +401,18 @@ def main() -> int:
     args = parser.parse_args()
     if bool(args.app_url) != bool(args.rasa_url):
         parser.error("give both --app-url and --rasa-url, or neither")
+    if args.rasa_workers > 1 and not args.redis:
+        parser.error("several Rasa workers share conversations only through Redis: add --redis")
     if args.app_url and not args.fake_port:
         parser.error("with a running stack, --fake-port must match its TELEGRAM_BASE_URL")
 
     stack: Stack | None = None
-    with FakeTelegram(port=args.fake_port, max_poll_wait=10.0) as fake:
+    # Update ids go on from run to run, as Telegram's do: with --redis, the gateway's record of
+    # answered updates from an earlier run must not swallow this run's updates.
+    first_update_id = int(time.time() * 1000)
+    with FakeTelegram(
+        port=args.fake_port, max_poll_wait=10.0, first_update_id=first_update_id
+    ) as fake:
         try:
             if args.app_url:
                 from urllib.parse import urlparse
@@ -404,6 +435,10 @@ def main() -> int:
                     "TELEGRAM_MODE": "polling",
                 }
                 env.pop("REDIS_URL", None)
+                if args.redis:
+                    env["REDIS_URL"] = args.redis
+                if args.rasa_workers > 1:
+                    env["SANIC_WORKERS"] = str(args.rasa_workers)
                 stack = Stack(data, env)
                 print(f"starting the stack (logs in {data})…")
                 stack.start()
@@ -422,6 +457,9 @@ def main() -> int:
         "what": "Telegram channel end to end: fake Bot API (polling) → app → Rasa → sendMessage",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "turns_per_person": args.turns,
+        "redis": bool(args.redis),
+        "rasa_workers": args.rasa_workers,
+        "telegram_max_rate": os.environ.get("TELEGRAM_MAX_RATE", "30 (default)"),
         "runs": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

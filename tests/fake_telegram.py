@@ -87,7 +87,13 @@ def private_chat(chat_id: int, first_name: str = "Test") -> dict[str, Any]:
 class FakeTelegram:
     """The Bot API for one bot token. ``start()``/``stop()`` or use as a context manager."""
 
-    def __init__(self, token: str = TOKEN, port: int = 0, max_poll_wait: float = 1.0) -> None:
+    def __init__(
+        self,
+        token: str = TOKEN,
+        port: int = 0,
+        max_poll_wait: float = 1.0,
+        first_update_id: int = 1000,
+    ) -> None:
         self.token = token
         self.max_poll_wait = max_poll_wait
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -96,7 +102,7 @@ class FakeTelegram:
         self.port = int(self._socket.getsockname()[1])
         self._lock = threading.Lock()
         self._updates: list[dict[str, Any]] = []
-        self._update_ids = itertools.count(1000)
+        self._update_ids = itertools.count(first_update_id)
         self._message_ids: dict[int, Iterator[int]] = {}
         self._callback_ids = itertools.count(5000)
         self.available_at: dict[int, float] = {}  # update_id -> when getUpdates could serve it

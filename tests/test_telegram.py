@@ -107,10 +107,12 @@ def gateway(rasa: ScriptedRasa, content: ContentStore) -> Gateway:
     return make_gateway(rasa, content)
 
 
-def adapter_for(gateway: Gateway, base_url: str, mode: str = "polling") -> TelegramAdapter:
+def adapter_for(
+    gateway: Gateway, base_url: str, mode: str = "polling", token: str = TOKEN
+) -> TelegramAdapter:
     settings = replace(
         gateway.settings,
-        telegram_token=TOKEN,
+        telegram_token=token,
         telegram_base_url=base_url,
         telegram_mode=mode,
         telegram_webhook_secret=SECRET,
@@ -188,7 +190,7 @@ async def test_arabic_text_gets_the_arabic_answer_intact(
     sent = rasa.received[0]
     assert sent["sender"] == f"telegram:{CHAT}"
     assert sent["metadata"]["channel"] == "telegram"
-    assert sent["metadata"]["message_id"] == str(update_id)
+    assert sent["metadata"]["message_id"] == f"{TOKEN.split(':')[0]}:{update_id}"
     assert sent["metadata"]["language_hint"] == "ar"
 
 
@@ -651,6 +653,25 @@ async def test_an_update_seen_twice_by_the_poller_is_answered_once(
         await adapter.stop()
 
 
+async def test_a_new_bot_on_the_same_state_is_not_taken_for_a_redelivery(
+    gateway: Gateway, rasa: ScriptedRasa
+) -> None:
+    """update_id is unique per bot only: after a change of bot (new token) on the same Redis,
+    the new bot's first updates reuse numbers the old bot already had, and must be answered."""
+    other_token = "987654321:AAAnotherFakeBotToken_abcdefghijklm"
+    for token, text in ((TOKEN, "first bot"), (other_token, "second bot")):
+        with FakeTelegram(token=token) as bot_api:
+            bot_api.push({"update_id": 4242, **bot_api.text(CHAT, text)})
+            adapter = adapter_for(gateway, bot_api.url, token=token)
+            await adapter.start()
+            try:
+                await bot_api.wait_for("sendMessage", 1)
+                assert bot_api.sent_texts(CHAT) == [f"echo: {text}"]
+            finally:
+                await adapter.stop()
+    assert rasa.texts() == ["first bot", "second bot"]
+
+
 async def test_one_persons_messages_stay_in_order_while_others_are_not_held_up(
     polling: TelegramAdapter, fake: FakeTelegram, rasa: ScriptedRasa
 ) -> None:
@@ -742,7 +763,7 @@ async def test_webhook_update_is_answered(
     response = await post(update)
     assert response.status_code == 200
     assert fake.sent_texts(CHAT) == ["echo: Merhaba, Türkçe kursu var mı?"]  # before the 200
-    assert rasa.received[0]["metadata"]["message_id"] == "777001"
+    assert rasa.received[0]["metadata"]["message_id"] == f"{TOKEN.split(':')[0]}:777001"
 
 
 async def test_webhook_redelivery_is_answered_once(

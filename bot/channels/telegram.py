@@ -325,6 +325,9 @@ class TelegramAdapter:
         self.settings = settings
         self.gateway = gateway
         self.application = application
+        # update_id is only unique per bot: idempotency keys carry the bot's id (the token's
+        # numeric part), so a new bot on the same Redis is never taken for a redelivery.
+        self.bot_id = settings.telegram_token.split(":", 1)[0]
         self.webhook_mode = settings.telegram_mode.strip().lower() == "webhook"
         self.payloads = PayloadMap()
         self.ready = False
@@ -476,7 +479,9 @@ class TelegramAdapter:
             logger.info("telegram update %s ignored: edit without new text", update.update_id)
             raise ApplicationHandlerStop
         if not await self.gateway.state.first_delivery(
-            "telegram-update", str(update.update_id), self.settings.idempotency_ttl_seconds
+            "telegram-update",
+            f"{self.bot_id}:{update.update_id}",
+            self.settings.idempotency_ttl_seconds,
         ):
             logger.info("telegram update %s redelivered; already answered", update.update_id)
             raise ApplicationHandlerStop
@@ -589,7 +594,7 @@ class TelegramAdapter:
         return IncomingMessage(
             channel=CHANNEL,
             user_id=str(self._chat_id(update)),
-            message_id=str(update.update_id),
+            message_id=f"{self.bot_id}:{update.update_id}",
             text=text,
             attachment=attachment,
             language_hint=language_hint(update.effective_user),
