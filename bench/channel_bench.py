@@ -61,6 +61,9 @@ SCRIPTS: dict[str, list[str]] = {
     "en": ["hello", "how can I renew my residence permit ikamet", "thank you"],
 }
 LANGUAGES = tuple(SCRIPTS)
+# Chat ids are new in every invocation: with --redis, Rasa keeps whole trackers across runs,
+# and reusing people would make each run slower than the last (longer trackers to load).
+CHAT_BASE = (int(time.time()) % 1_000_000) * 10_000_000
 QUIET_SECONDS = 1.5  # calibration: a turn is over after this long without a new reply
 QUIET_AFTER_RUN = 10.0  # after a run: queued answers are done when none came for this long
 DRAIN_LIMIT_SECONDS = 600.0
@@ -136,7 +139,7 @@ async def calibrate(
     """The replies one person gets for each turn when alone (expected for everyone)."""
     expected: dict[str, list[list[str]]] = {}
     for index, language in enumerate(LANGUAGES):
-        chat = 9_000_000 + index
+        chat = CHAT_BASE + 9_000_000 + index
         inbox = replies.inbox(chat)
         per_turn: list[list[str]] = []
         for text in script_for(language, turns):
@@ -214,6 +217,20 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def cpu_seconds(pid: int | None, descendants: bool = True) -> float | None:
+    """User + system CPU time of a process (and its descendants), in seconds."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if not descendants:
+        return total
+    return total + sum(cpu_seconds(child) or 0.0 for child in _children(pid))
+
+
 def rss_mb(pid: int | None) -> float | None:
     """RSS of a process and its descendants (Rasa's Sanic workers are child processes)."""
     if pid is None:
@@ -281,11 +298,14 @@ async def run(
     think: float = 0.0,
 ) -> dict[str, Any]:
     chats = [
-        (8_000_000 + run_index * 100_000 + i, LANGUAGES[i % len(LANGUAGES)]) for i in range(users)
+        (CHAT_BASE + 8_000_000 + run_index * 100_000 + i, LANGUAGES[i % len(LANGUAGES)])
+        for i in range(users)
     ]
     peaks: dict[str, float] = {}
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(pids, peaks, stop))
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_before["load generator"] = cpu_seconds(os.getpid(), descendants=False)
     started = time.monotonic()
     results = await asyncio.gather(
         *(person(fake, replies, chat, lang, expected[lang], timeout, think) for chat, lang in chats)
@@ -301,6 +321,8 @@ async def run(
             break
     stop.set()
     await sampler
+    cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_after["load generator"] = cpu_seconds(os.getpid(), descendants=False)
 
     notices = received_notices()
     lost = duplicated = deferred = 0
@@ -332,6 +354,11 @@ async def run(
         "replies_lost": lost,
         "replies_duplicated": duplicated,
         "received_notices": deferred,
+        "cpu_ms_per_turn": {
+            name: round((cpu_after[name] - before) * 1000 / completed, 1)
+            for name, before in cpu_before.items()
+            if before is not None and cpu_after.get(name) is not None and completed
+        },
         "rss_mb_peak": {k: round(v) for k, v in peaks.items()},
         "rss_mb_end": {k: rounded(rss_mb(pid)) for k, pid in pids.items()},
     }
@@ -453,6 +480,8 @@ def main() -> int:
                 stack.close()
     print()
     print_table(rows)
+    for r in rows:
+        print(f"CPU ms per turn at N = {r['users']}: {r['cpu_ms_per_turn']}")
     report = {
         "what": "Telegram channel end to end: fake Bot API (polling) → app → Rasa → sendMessage",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

@@ -22,6 +22,10 @@ def _port_free(host: str, port: int) -> bool:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # One line per outgoing HTTP request (every getUpdates poll, every Rasa call) and per
+    # incoming one (every NLG call from Rasa) was noise in the log and a tenth of the
+    # gateway's CPU under load; failures are still logged as warnings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings.from_env()
     if not _port_free(settings.host, settings.port):
         print(
@@ -35,7 +39,12 @@ def main() -> int:
     from bot.app import create_app
 
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info", ws="none"
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        ws="none",
     )
     return 0
 
