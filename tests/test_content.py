@@ -165,3 +165,15 @@ def test_overlong_button_title_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ContentErrors) as caught:
         ContentStore.load(content_dir)
     assert "longer than 20 characters" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["utter_emergency", "utter_default", "utter_psychosocial_support_info"]
+)
+def test_replies_a_missed_emergency_can_land_on_give_the_emergency_number(
+    content: ContentStore, name: str
+) -> None:
+    """Some emergencies are still misread (docs/benchmarks.md, safety sets): as fallbacks or as
+    psychosocial questions. Those replies, like the emergency one, name 112 in every language."""
+    for language in LANGUAGES:
+        assert "112" in content.render(name, language).text, (name, language)
