@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from service_catalogue.search import FactsIndex
 
 LANGUAGES = ("ar", "fa", "tr", "en")
 DEFAULT_DATABASE_URL = "sqlite:///.data/rehber.db"
@@ -52,6 +55,15 @@ def catalogue_session() -> Session:
     return _sessions()()
 
 
+@lru_cache(maxsize=1)
+def catalogue_index() -> FactsIndex:
+    """Ranking facts kept in memory by the action server; catalogue changes made elsewhere
+    (``make seed``, an HSDS import) reach searches within CATALOGUE_INDEX_MAX_AGE seconds."""
+    from service_catalogue.search import FactsIndex
+
+    return FactsIndex(float(os.environ.get("CATALOGUE_INDEX_MAX_AGE", "30")))
+
+
 def localized(texts: dict[str, str] | None, language: str) -> str | None:
     """The text in the person's language, else Turkish (the source), else any."""
     if not texts:
@@ -62,3 +74,4 @@ def localized(texts: dict[str, str] | None, language: str) -> str | None:
 def reset_database_cache() -> None:
     """For tests that point DATABASE_URL elsewhere."""
     _sessions.cache_clear()
+    catalogue_index.cache_clear()

@@ -9,7 +9,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import catalogue_session, localized, message_metadata, user_language
+from actions.common import (
+    catalogue_index,
+    catalogue_session,
+    localized,
+    message_metadata,
+    user_language,
+)
 from actions.texts import Texts, texts
 from service_catalogue.models import Service
 from service_catalogue.search import Hit, Query, nearest, search
@@ -109,7 +115,7 @@ def _run_search(
         language=language,
     )
     with catalogue_session() as session:
-        hits, total = search(session, query, limit=PAGE, offset=offset)
+        hits, total = search(session, query, limit=PAGE, offset=offset, index=catalogue_index())
         events: List[EventType] = [
             SlotSet("search_category", category),
             SlotSet("search_offset", float(offset)),

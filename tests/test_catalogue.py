@@ -22,8 +22,9 @@ from service_catalogue.models import (
     ServiceAttribute,
     Ticket,
 )
-from service_catalogue.search import Query, nearest, search
+from service_catalogue.search import FactsIndex, Query, nearest, search
 from service_catalogue.seed import ensure_taxonomy, read_catalogue, write_catalogue
+from service_catalogue.taxonomy import CATEGORY_CODES
 from service_catalogue.tickets import (
     TicketError,
     create_ticket,
@@ -292,6 +293,52 @@ def test_nearest_orders_by_distance(db_session: Session) -> None:
     assert [h.service.id for h in hits] == ["near", "far"]
     assert hits[0].distance_km is not None and hits[0].distance_km < 2
     assert not hits[0].distance_is_approximate
+
+
+def _results(session: Session, query: Query, index: FactsIndex | None) -> list[tuple]:
+    hits, total = search(session, query, when=MONDAY_10, limit=50, index=index)
+    return [(h.service.id, h.score, h.reasons) for h in hits] + [("total", total)]
+
+
+def test_index_ranks_exactly_as_the_database_does(seeded: Session) -> None:
+    """The in-memory index (what the action server uses) against the SQL path, on the real
+    catalogue: every category, with and without a district, in every language."""
+    index = FactsIndex()
+    bursa = [("Osmangazi", "Bursa"), ("Yıldırım", "Bursa"), ("Orhangazi", "Bursa")]
+    istanbul = [("Zeytinburnu", "İstanbul"), ("Küçükçekmece", "İstanbul"), ("Fatih", "İstanbul")]
+    places: list[tuple[str | None, str | None]] = [(None, None), *bursa, *istanbul]
+    compared = found = 0
+    for category in [*CATEGORY_CODES, None]:
+        for district, city in places:
+            for language in ("ar", "fa", "tr", "en"):
+                for audience in (None, "women"):
+                    query = Query(category, district, city, language, audience)
+                    expected = _results(seeded, query, None)
+                    assert _results(seeded, query, index) == expected, query
+                    compared += 1
+                    found += expected[-1][1] > 0
+    assert compared == 14 * 7 * 4 * 2 and found > compared // 2
+
+
+def test_index_follows_catalogue_changes_after_its_max_age(db_session: Session) -> None:
+    ensure_taxonomy(db_session)
+    db_session.flush()
+    _service(db_session, "first", "Osmangazi")
+    db_session.commit()
+    query = Query(category="legal_aid", district="Osmangazi", city="Bursa")
+    fresh, patient = FactsIndex(max_age_seconds=0), FactsIndex(max_age_seconds=3600)
+    assert _results(db_session, query, patient)[-1] == ("total", 1)
+    _service(db_session, "second", "Osmangazi")
+    db_session.commit()
+    assert _results(db_session, query, fresh)[-1] == ("total", 2)
+    assert _results(db_session, query, patient)[-1] == ("total", 1)  # within its max age
+    patient.clear()
+    assert _results(db_session, query, patient)[-1] == ("total", 2)
+    # A service deleted after the snapshot is never shown, even before the index catches up.
+    db_session.delete(db_session.get(Service, "first"))
+    db_session.commit()
+    shown = [row[0] for row in _results(db_session, query, FactsIndex())][:-1]
+    assert shown == ["second"]
 
 
 def test_real_catalogue_answers_legal_help_in_kucukcekmece(seeded: Session) -> None:
