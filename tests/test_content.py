@@ -168,7 +168,8 @@ def test_overlong_button_title_is_rejected(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["utter_emergency", "utter_default", "utter_psychosocial_support_info"]
+    "name",
+    ["utter_emergency", "utter_default", "utter_out_of_scope", "utter_psychosocial_support_info"],
 )
 def test_replies_a_missed_emergency_can_land_on_give_the_emergency_number(
     content: ContentStore, name: str
