@@ -209,38 +209,49 @@ def _own_rss_mb(pid: int) -> float | None:
     return None
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        tasks = Path(f"/proc/{pid}/task").iterdir()
-        return [int(child) for task in tasks for child in (task / "children").read_text().split()]
-    except OSError:
-        return []
-
-
-def cpu_seconds(pid: int | None, descendants: bool = True) -> float | None:
-    """User + system CPU time of a process (and its descendants), in seconds."""
-    if pid is None:
-        return None
+def _own_cpu_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    if not descendants:
-        return total
-    return total + sum(cpu_seconds(child) or 0.0 for child in _children(pid))
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes, recursively (Rasa's Sanic workers are children of its main process)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        children = [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+    return children + [d for child in children for d in _descendants(child)]
+
+
+def _tree_total(measure: Any, pid: int | None, descendants: bool = True) -> float | None:
+    """``measure`` of a process plus (optionally) its descendants; None if it is gone."""
+    if pid is None:
+        return None
+    own = measure(pid)
+    if own is None or not descendants:
+        return own
+    return own + sum(measure(child) or 0.0 for child in _descendants(pid))
+
+
+def cpu_seconds(pid: int | None, descendants: bool = True) -> float | None:
+    """User + system CPU time of a process (and its descendants), in seconds."""
+    return _tree_total(_own_cpu_seconds, pid, descendants)
 
 
 def rss_mb(pid: int | None) -> float | None:
-    """RSS of a process and its descendants (Rasa's Sanic workers are child processes)."""
-    if pid is None:
-        return None
-    total = _own_rss_mb(pid)
-    if total is None:
-        return None
-    for child in _children(pid):
-        total += rss_mb(child) or 0.0
-    return total
+    """RSS of a process and its descendants."""
+    return _tree_total(_own_rss_mb, pid)
+
+
+def cpu_now(pids: dict[str, int | None]) -> dict[str, float | None]:
+    """CPU seconds so far of each stack process, and of this process (the load generator)."""
+    usage = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    usage["load generator"] = cpu_seconds(os.getpid(), descendants=False)
+    return usage
 
 
 def pid_listening_on(port: int) -> int | None:
@@ -304,8 +315,7 @@ async def run(
     peaks: dict[str, float] = {}
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(pids, peaks, stop))
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    cpu_before["load generator"] = cpu_seconds(os.getpid(), descendants=False)
+    cpu_before = cpu_now(pids)
     started = time.monotonic()
     results = await asyncio.gather(
         *(person(fake, replies, chat, lang, expected[lang], timeout, think) for chat, lang in chats)
@@ -321,8 +331,7 @@ async def run(
             break
     stop.set()
     await sampler
-    cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    cpu_after["load generator"] = cpu_seconds(os.getpid(), descendants=False)
+    cpu_after = cpu_now(pids)
 
     notices = received_notices()
     lost = duplicated = deferred = 0
