@@ -83,6 +83,10 @@ def trained_texts() -> frozenset[str]:
         # Written without sight of the training data or the first held-out set; lines that
         # happened to equal a training line were dropped from it, never trained.
         ("heldout2.tsv", 4),
+        # Set 3: written the same way, in the style of the first (hard, realistic), and kept
+        # sealed while the classifier was changed; its 240 lines equal to a training line
+        # (mostly greetings, yes/no, thanks) were dropped, leaving at least 3 per intent.
+        ("heldout3.tsv", 3),
     ],
 )
 def test_held_out_sets_cover_every_intent_and_never_train(name: str, minimum: int) -> None:
@@ -103,12 +107,16 @@ def test_story_messages_are_neither_trained_nor_held_out() -> None:
     assert [t for t in story if normalise(t) in trained | held] == []
 
 
-@pytest.mark.parametrize("name", ["heldout_safety.tsv", "heldout_safety2.tsv"])
+@pytest.mark.parametrize(
+    "name", ["heldout_safety.tsv", "heldout_safety2.tsv", "heldout_safety3.tsv"]
+)
 def test_safety_sets_are_independent_of_training(name: str) -> None:
     """The safety sets (emergencies and their near misses, written without sight of the
     training data) are test sets only: none of their messages may be trained on."""
     rows = read_tsv(name)
-    assert Counter(r["lang"] for r in rows) == dict.fromkeys(LANGUAGES, 50)
+    # 50 per language as written; set 3 lost one line that equalled a training line.
+    assert set(Counter(r["lang"] for r in rows).values()) <= {49, 50}
+    assert {r["lang"] for r in rows} == set(LANGUAGES)
     assert {r["intent"] for r in rows} <= set(REQUIRED_INTENTS)
     trained = trained_texts()
     assert [r["text"] for r in rows if normalise(r["text"]) in trained] == []
