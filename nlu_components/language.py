@@ -186,10 +186,19 @@ def detect(text: str, prior: str | None = None) -> Detection:
     arabic, latin = _script_counts(text)
     if arabic == 0 and latin == 0:
         return Detection(prior, 1.0 if prior else 0.0, "prior" if prior else "none")
-    pair = ARABIC_SCRIPT if arabic >= latin else LATIN_SCRIPT
     words = _WORD.findall(text)
+    arabic_words = [w for w in words if _script_counts(w)[0] >= 2]
+    # Whoever types Arabic-script words reads Arabic script: Arabic and Persian speakers mix
+    # Turkish institution words and English into their messages ("ikamet randevusu از کجا
+    # بگیرم", "ممكن operator"); Turkish and English speakers do not type Arabic script. So a
+    # message with an Arabic-script word is answered in Arabic or Persian, decided on those words.
+    pair = ARABIC_SCRIPT if arabic_words or arabic >= latin else LATIN_SCRIPT
+    if pair == ARABIC_SCRIPT:
+        sample = " ".join(arabic_words) if arabic_words and latin else text
+    else:
+        sample = _without_names(text, words)
 
-    lingua = _lingua_scores(_without_names(text, words) if pair == LATIN_SCRIPT else text, pair)
+    lingua = _lingua_scores(sample, pair)
     cues, weak = _cue_scores(text, words, pair)
     a, b = pair
     cue_margin = cues[a] - cues[b] + 0.7 * (weak[a] - weak[b])
