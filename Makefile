@@ -45,10 +45,14 @@ $(APP_VENV)/.stamp: requirements/app.lock
 venvs: $(RASA_VENV)/.stamp $(APP_VENV)/.stamp
 
 # --- the model: retrained when training data, domain, config or components change ----------
+# --force: Rasa's training cache keys a component on its config and data, not on its code, so
+# after a change to nlu_components/ it reused a classifier trained by the old code (a Turkish
+# folding change then scored 0.946 instead of 0.977 on the held-out set). Make already decides
+# when to train; Rasa must not decide what to reuse.
 $(MODEL): $(MODEL_INPUTS) | $(RASA_VENV)/.stamp
 	@mkdir -p models
 	$(RASA) train --config config.yml --domain domain.yml --data $(TRAIN_DATA) \
-		--out models --fixed-model-name rehber --quiet
+		--out models --fixed-model-name rehber --quiet --force
 	@touch $@
 
 model: $(MODEL)

@@ -47,13 +47,13 @@ class Rendered:
     language: str
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
+    safety_notice: bool = False
 
     def as_nlg(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "buttons": self.buttons,
-            "custom": {"language": self.language, "direction": direction(self.language)},
-        }
+        custom: dict[str, Any] = {"language": self.language, "direction": direction(self.language)}
+        if self.safety_notice:
+            custom["safety_notice"] = True
+        return {"text": self.text, "buttons": self.buttons, "custom": custom}
 
 
 def _translations(

@@ -221,11 +221,19 @@ class Gateway:
             message.conversation_id, nlu_text, self._metadata(message, text, language)
         )
         reply_language = await self.state.get_language(message.conversation_id) or language
-        return [
-            self._from_rasa(item, reply_language)
+        return self._turn(raw, reply_language)
+
+    def _turn(self, raw: list[dict[str, Any]], language: str) -> list[OutgoingMessage]:
+        """Rasa's replies to one message, plus the emergency numbers once when the NLU saw a
+        possible danger below the emergency level (marked by the NLG endpoint)."""
+        replies = [
+            self._from_rasa(item, language)
             for item in raw
             if item.get("text") or item.get("buttons")
         ]
+        if any((item.get("custom") or {}).get("safety_notice") for item in raw):
+            replies.append(self.say("msg_safety_notice", language))
+        return replies
 
     @staticmethod
     def _from_rasa(item: dict[str, Any], language: str) -> OutgoingMessage:
@@ -267,11 +275,7 @@ class Gateway:
                 )
                 if earlier is not None:
                     reply_language = await self.state.get_language(message.conversation_id)
-                    replies: list[OutgoingMessage] = [
-                        self._from_rasa(item, reply_language or language)
-                        for item in earlier
-                        if item.get("text") or item.get("buttons")
-                    ]
+                    replies: list[OutgoingMessage] = self._turn(earlier, reply_language or language)
                 elif data.get("record_only"):
                     await self.rasa.record(
                         message.conversation_id, text, self._metadata(message, text, language)

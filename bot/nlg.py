@@ -15,6 +15,7 @@ from bot.content import LANGUAGES, ContentStore, Rendered
 
 logger = logging.getLogger(__name__)
 FALLBACK_RESPONSE = "utter_default"
+EMERGENCY_RESPONSE = "utter_emergency"
 
 
 def reply_language(tracker: dict[str, Any], default: str) -> str:
@@ -50,6 +51,11 @@ def generate(body: dict[str, Any], content: ContentStore, default_language: str)
         logger.error("NLG asked for unknown response %r; sending %s", name, FALLBACK_RESPONSE)
         name = FALLBACK_RESPONSE
     rendered = content.render(name, language, _values(body))
+    # The NLU marked a possible danger below the emergency level: the answer goes out as asked
+    # and carries the mark; the gateway adds the emergency numbers once for the whole turn.
+    latest = tracker.get("latest_message") or {}
+    notice = bool(latest.get("safety_notice")) and name != EMERGENCY_RESPONSE
     # Rasa's REST channel cuts a text at every blank line into separate messages; a line
     # holding one no-break space still reads as a paragraph break but keeps one message.
-    return replace(rendered, text=rendered.text.replace("\n\n", "\n\u00a0\n"))
+    text = rendered.text.replace("\n\n", "\n\u00a0\n")
+    return replace(rendered, text=text, safety_notice=notice)

@@ -39,6 +39,7 @@ from nlu_components.gazetteer import Gazetteer, PhraseList, load_data
 
 LANGUAGE_KEY = "language"
 EMERGENCY_INTENT = "emergency"
+SAFETY_NOTICE_KEY = "safety_notice"
 
 
 def _previous_language(tracker: DialogueStateTracker | None) -> str | None:
@@ -214,6 +215,10 @@ class SafeFallbackClassifier(FallbackClassifier):
     A person in danger who writes hesitantly must still get the emergency numbers, so an
     ``emergency`` score at or above ``emergency_floor`` anywhere in the ranking wins, and so
     does any danger phrase from ``emergency_phrases`` (nlu_data/lookups/emergency.yml).
+
+    Below that, an ``emergency`` score at or above ``notice_floor`` keeps the message's own
+    intent but marks it ``safety_notice`` (the score): the person gets their answer and, once
+    per turn, a line with the emergency numbers (the NLG endpoint and the gateway add it).
     """
 
     @staticmethod
@@ -221,6 +226,7 @@ class SafeFallbackClassifier(FallbackClassifier):
         return {
             **FallbackClassifier.get_default_config(),
             "emergency_floor": 0.25,
+            "notice_floor": 0.1,
             "emergency_phrases": "nlu_data/lookups/emergency.yml",
         }
 
@@ -231,6 +237,7 @@ class SafeFallbackClassifier(FallbackClassifier):
 
     def process(self, messages: List[Message]) -> List[Message]:
         floor = self.component_config.get("emergency_floor", 0.25)
+        notice = self.component_config.get("notice_floor", 0.1)
         for message in messages:
             text = message.get(TEXT) or ""
             if not text.startswith("/") and self._danger.find(text):
@@ -241,12 +248,14 @@ class SafeFallbackClassifier(FallbackClassifier):
                 )
                 continue
             for ranked in message.get(INTENT_RANKING_KEY) or []:
-                if (
-                    ranked.get(INTENT_NAME_KEY) == EMERGENCY_INTENT
-                    and ranked.get(PREDICTED_CONFIDENCE_KEY, 0.0) >= floor
-                ):
+                if ranked.get(INTENT_NAME_KEY) != EMERGENCY_INTENT:
+                    continue
+                score = ranked.get(PREDICTED_CONFIDENCE_KEY, 0.0)
+                if score >= floor:
                     message.set(INTENT, dict(ranked), add_to_output=True)
-                    break
+                elif score >= notice:
+                    message.set(SAFETY_NOTICE_KEY, round(float(score), 3), add_to_output=True)
+                break
         rest = [
             m for m in messages if (m.get(INTENT) or {}).get(INTENT_NAME_KEY) != EMERGENCY_INTENT
         ]

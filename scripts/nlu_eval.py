@@ -96,6 +96,13 @@ def summarise(predictions: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "f1_gap_best_to_worst": round(max(f1s) - min(f1s), 4) if f1s else 0.0,
         "emergency_missed": [p["text"] for p in emergencies if p["predicted"] != EMERGENCY],
+        # Missed as an intent, but answered with the emergency numbers added (safety notice).
+        "emergency_missed_with_notice": [
+            p["text"] for p in emergencies if p["predicted"] != EMERGENCY and p["safety_notice"]
+        ],
+        "safety_notices_on_other_messages": sum(
+            1 for p in predictions if p["safety_notice"] and p["expected"] != EMERGENCY
+        ),
         "emergency_false_alarms": sum(
             1 for p in predictions if p["predicted"] == EMERGENCY and p["expected"] != EMERGENCY
         ),
@@ -138,6 +145,7 @@ async def predict(model: Path, rows: list[dict[str, str]]) -> list[dict[str, Any
                 "detected_language": language.get("detected"),
                 "known_intent": expected in known,
                 "confident_error": predicted != expected and predicted != FALLBACK,
+                "safety_notice": bool(parsed.get("safety_notice")),
             }
         )
     return out
