@@ -17,7 +17,8 @@ import yaml
 
 from nlu_components.language import clean_text
 
-_TURKISH_FOLD = str.maketrans("çşğıöüâîûÇŞĞIİÖÜÂÎÛ", "csgiouaiuCSGIIOUAIU")
+# Shared with the intent classifier's normalisation (nlu_components/linear_classifier.py).
+TURKISH_FOLD = str.maketrans("çşğıöüâîûÇŞĞIİÖÜÂÎÛ", "csgiouaiuCSGIIOUAIU")
 _ARABIC_FOLD = str.maketrans(
     {
         "أ": "ا",
@@ -36,8 +37,8 @@ _ARABIC_FOLD = str.maketrans(
         "ـ": None,
     }
 )
-_DIACRITICS = re.compile("[\u064b-\u065f\u0670\u0307]")
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+DIACRITICS = re.compile("[\u064b-\u065f\u0670\u0307]")
+DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _TOKEN = re.compile(r"[^\W_]+(?:['’`\-][^\W_]+)*", re.UNICODE)
 _APOSTROPHE = re.compile(r"['’`].*$")
 _REFERRAL = re.compile(r"(?<![\w])[Rr]\s?[-‐–_ ]?\s?([0-9٠-٩۰-۹]{1,7})(?![\w])")
@@ -89,15 +90,15 @@ FUZZY_ENTITIES = frozenset({"district"})
 def fold(text: str) -> str:
     """Reduces a name to a matching key: no case, diacritics, letter variants or spaces."""
     text = clean_text(text).casefold()
-    text = _DIACRITICS.sub("", text).translate(_TURKISH_FOLD).translate(_ARABIC_FOLD)
-    return re.sub(r"[\s'’`\-.]+", "", text.translate(_DIGITS))
+    text = DIACRITICS.sub("", text).translate(TURKISH_FOLD).translate(_ARABIC_FOLD)
+    return re.sub(r"[\s'’`\-.]+", "", text.translate(DIGITS))
 
 
 def fold_words(text: str) -> str:
     """Like ``fold`` but keeps the words apart: " words like this " for phrase matching."""
     text = clean_text(text).casefold()
-    text = _DIACRITICS.sub("", text).translate(_TURKISH_FOLD).translate(_ARABIC_FOLD)
-    return " " + " ".join(re.findall(r"[^\W_]+", text.translate(_DIGITS))) + " "
+    text = DIACRITICS.sub("", text).translate(TURKISH_FOLD).translate(_ARABIC_FOLD)
+    return " " + " ".join(re.findall(r"[^\W_]+", text.translate(DIGITS))) + " "
 
 
 class PhraseList:
@@ -246,7 +247,7 @@ class Gazetteer:
         """All entities in the text, longest match first, without overlaps."""
         matches: list[Match] = []
         for found in _REFERRAL.finditer(text):
-            digits = found.group(1).translate(_DIGITS)
+            digits = found.group(1).translate(DIGITS)
             matches.append(
                 Match(
                     "referral_id",

@@ -24,25 +24,19 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu_components.gazetteer import DIACRITICS, DIGITS, TURKISH_FOLD
+
 # "İ" and "I" first: str.lower() turns "İŞKUR" into "i̇şkur" (with a combining dot), which
 # shared no n-grams with "işkur" or "iskur".
 _CAPITAL_I = str.maketrans({"İ": "i", "I": "i"})
-_LETTERS = str.maketrans(
+# Arabic letter variants and hamza carriers towards the Persian letters, tatweel, ZWNJ (the
+# gazetteer folds the other way and drops ZWNJ; the classifier keeps its own choice).
+_ARABIC_VARIANTS = str.maketrans(
     {
-        # Turkish typed with or without its letters reads the same ("çalışma" = "calisma").
-        **dict(zip("ışçğöüâîû", "iscgouaiu", strict=True)),
-        # Arabic and Persian letter variants, hamza carriers, tatweel, ZWNJ.
         **dict(zip("يكىةۀأإآٱؤئ", "یکیههااااوی", strict=True)),
         "\u200c": " ",
         "\u200d": None,
         "ـ": None,
-        "\u0307": None,
-        # Arabic diacritics (harakat, tanwin, shadda, sukun, dagger alef).
-        **dict.fromkeys(map(chr, range(0x064B, 0x0660)), None),
-        "\u0670": None,
-        # Arabic-Indic and Persian digits.
-        **{chr(0x0660 + i): str(i) for i in range(10)},
-        **{chr(0x06F0 + i): str(i) for i in range(10)},
     }
 )
 _SPACES = re.compile(r"\s+")
@@ -50,8 +44,11 @@ _REPEATS = re.compile(r"(.)\1{2,}")  # "pleaseeee", "مرحباااا"
 
 
 def normalise(text: str) -> str:
-    text = _REPEATS.sub(r"\1\1", text.translate(_CAPITAL_I).lower().translate(_LETTERS))
-    return _SPACES.sub(" ", text).strip()
+    """Case, Turkish letters ("çalışma" = "calisma"), digits and Arabic diacritics folded as
+    the gazetteer folds them; Arabic/Persian letter variants; long letter runs shortened."""
+    text = text.translate(_CAPITAL_I).lower().translate(TURKISH_FOLD).translate(DIGITS)
+    text = DIACRITICS.sub("", text).translate(_ARABIC_VARIANTS)
+    return _SPACES.sub(" ", _REPEATS.sub(r"\1\1", text)).strip()
 
 
 class LinearIntentModel:

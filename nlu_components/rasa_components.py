@@ -236,8 +236,8 @@ class SafeFallbackClassifier(FallbackClassifier):
         self._danger = PhraseList.from_file(path) if path.is_file() else PhraseList([])
 
     def process(self, messages: List[Message]) -> List[Message]:
-        floor = self.component_config.get("emergency_floor", 0.25)
-        notice = self.component_config.get("notice_floor", 0.1)
+        floor = self.component_config["emergency_floor"]
+        notice = self.component_config["notice_floor"]
         for message in messages:
             text = message.get(TEXT) or ""
             if not text.startswith("/") and self._danger.find(text):
