@@ -30,7 +30,11 @@ _PERSIAN_LETTERS = set("پچژگیکۀ")
 _ARABIC_ONLY_LETTERS = set("ةىإأؤ")
 _TURKISH_LETTERS = set("çşğıöüÇŞĞİÖÜ")
 
-CUES_FILE = Path(__file__).resolve().parent.parent / "nlu_data" / "lookups" / "language_cues.yml"
+LOOKUPS = Path(__file__).resolve().parent.parent / "nlu_data" / "lookups"
+CUES_FILE = LOOKUPS / "language_cues.yml"
+# District names say nothing about the language around them ("migrant center in Zeytinburnu
+# exist?" read as Turkish): their Latin spellings count as neutral words, like institution names.
+GAZETTEER_FILE = LOOKUPS / "gazetteer.yml"
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,17 @@ def _cues() -> _Cues:
     def words(text: str | None) -> frozenset[str]:
         return frozenset(fold_case(w) for w in (text or "").split())
 
+    places = yaml.safe_load(GAZETTEER_FILE.read_text(encoding="utf-8")).get("district", [])
+    latin_names = " ".join(  # one-word names only: "Küçük Çekmece" holds the word "small"
+        str(name)
+        for place in places
+        for name in place.get("names", [])
+        if " " not in str(name) and _script_counts(str(name))[0] == 0
+    )
     return _Cues(
         strong={code: words(data["strong"].get(code)) for code in LANGUAGES},
         weak={code: words(data["weak"].get(code)) for code in LANGUAGES},
-        neutral=words(data.get("neutral")),
+        neutral=words(data.get("neutral")) | words(latin_names),
     )
 
 

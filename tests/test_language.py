@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
         ("how do I register with İŞKUR", "en"),
         ("where can I renew my ikamet in Osmangazi", "en"),
         ("my kimlik is from Gaziantep, can I get SGK here", "en"),
+        # District names from the gazetteer are neutral, without Turkish letters too
+        ("migrant center in Zeytinburnu exist?", "en"),
+        ("I live in Osmangazi", "en"),
+        ("Kestel de iskur var mi", "tr"),
         # Arabic-script words among Turkish or English ones: the person reads Arabic script
         ("sosyal yardım başvurusu muhtarlık üzerinden نحنا وين نروح", "ar"),
         ("e-Devlet şifresi için PTT'ye gitmem lazım مگه نه", "fa"),
