@@ -29,6 +29,9 @@ _INVISIBLE = re.compile("[\u200b\u200d\u200e\u200f\u202a-\u202e\u2066-\u2069\ufe
 _PERSIAN_LETTERS = set("پچژگیکۀ")
 _ARABIC_ONLY_LETTERS = set("ةىإأؤ")
 _TURKISH_LETTERS = set("çşğıöüÇŞĞİÖÜ")
+# Phone keyboards type different digits: Persian ۰-۹ (U+06F0-06F9), Arabic ٠-٩ (U+0660-0669).
+_PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
+_ARABIC_DIGITS = set("٠١٢٣٤٥٦٧٨٩")
 
 LOOKUPS = Path(__file__).resolve().parent.parent / "nlu_data" / "lookups"
 CUES_FILE = LOOKUPS / "language_cues.yml"
@@ -151,6 +154,8 @@ def _cue_scores(
         arabic = sum(1 for ch in text if ch in _ARABIC_ONLY_LETTERS)
         cues["fa"] += 1.5 * persian
         cues["ar"] += 1.5 * arabic
+        cues["fa"] += 1.0 * any(ch in _PERSIAN_DIGITS for ch in text)
+        cues["ar"] += 1.0 * any(ch in _ARABIC_DIGITS for ch in text)
         if "\u200c" in text:  # ZWNJ inside words is a Persian habit
             cues["fa"] += 1.0
         # Arabic definite article on a word is common in Arabic, rare in Persian sentences.
@@ -165,6 +170,14 @@ def _cue_scores(
         ]
         cues["tr"] += 1.5 * len(turkish_words)
     return cues, weak
+
+
+def _digits_language(text: str) -> str | None:
+    if any(ch in _PERSIAN_DIGITS for ch in text):
+        return "fa"
+    if any(ch in _ARABIC_DIGITS for ch in text):
+        return "ar"
+    return None
 
 
 def _is_name(word: str) -> bool:
@@ -196,6 +209,9 @@ def detect(text: str, prior: str | None = None) -> Detection:
         return Detection(prior, 1.0 if prior else 0.0, "prior" if prior else "none")
     arabic, latin = _script_counts(text)
     if arabic == 0 and latin == 0:
+        if prior is None and (digits := _digits_language(text)):
+            # A phone number typed on a Persian or Arabic keyboard, as a first message.
+            return Detection(digits, 0.5, "script")
         return Detection(prior, 1.0 if prior else 0.0, "prior" if prior else "none")
     words = _WORD.findall(text)
     arabic_words = [w for w in words if _script_counts(w)[0] >= 2]

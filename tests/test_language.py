@@ -69,6 +69,16 @@ def test_nothing_to_detect() -> None:
     assert detect("   ").code is None
     assert detect("😀😀😀").code is None
     assert detect("12345", "fa").code == "fa"
+    assert detect("0532 418 77 21").code is None
+
+
+def test_persian_and_arabic_keyboard_digits() -> None:
+    """A phone number typed on a Persian (۰-۹) or Arabic (٠-٩) keyboard says which script the
+    person reads; the conversation's language still wins when there is one."""
+    assert detect("۰۵۳۲ ۴۱۷ ۸۸ ۲۰").code == "fa"
+    assert detect("٠٥٣٢ ٤١٧ ٨٨ ٢٠").code == "ar"
+    assert detect("۰۵۳۲ ۴۱۷ ۸۸ ۲۰", "ar").code == "ar"
+    assert detect("۳۴ سال").code == "fa"
 
 
 def test_invisible_characters_are_removed_but_persian_zwnj_kept() -> None:
