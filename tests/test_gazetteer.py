@@ -105,6 +105,11 @@ def danger() -> PhraseList:
         "ميخوام خودمو بكشم",  # Persian on an Arabic keyboard
         "پسرم گم شده از صبح",
         "kendimi öldürmek istiyorum",
+        # a weapon or a threat to the family, now
+        "my neighbour pulled a knife on my son, he is outside the door",
+        "patron silah çekti bize, dükkandayız",
+        "صاحب الشغل عم يهدد عيلتي اذا ما رجعت",
+        "همسایه با چاقو تهدید کرد که امشب میاد",
     ],
 )
 def test_danger_phrases_are_found_in_every_language(danger: PhraseList, text: str) -> None:
@@ -121,6 +126,8 @@ def test_danger_phrases_are_found_in_every_language(danger: PhraseList, text: st
         "بدي اسجل ابني بالمدرسة",
         "کلاس زبان ترکی کجاست",
         "the firewall at work blocks e-Devlet",
+        "knife skills course for cooks in Osmangazi",
+        "silah ruhsatı olan bekçi işi arıyorum",
     ],
 )
 def test_ordinary_requests_are_not_danger(danger: PhraseList, text: str) -> None:
