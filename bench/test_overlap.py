@@ -13,40 +13,21 @@ test line they resemble - reading it exposes test lines, so do not use it on a s
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
+
+from linear_cv import LANGUAGES, training_data  # noqa: E402  (bench/, this script's folder)
+from nlu_eval import read_tsv  # noqa: E402
 
 from nlu_components.linear_classifier import normalise  # noqa: E402
 
-LANGUAGES = ("ar", "fa", "tr", "en")
-TEST_SETS = sorted(p.name for p in (ROOT / "nlu_data").glob("*.tsv"))
-
-
-def training() -> list[tuple[str, str, str]]:
-    rows = []
-    for path in sorted((ROOT / "nlu_data" / "nlu").glob("*/*.yml")):
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
-            for line in item.get("examples", "").splitlines():
-                if line.strip().startswith("- "):
-                    rows.append((path.parent.name, item["intent"], line.strip()[2:]))
-    return rows
-
-
-def tests() -> list[tuple[str, str, str, str]]:
-    rows = []
-    for name in TEST_SETS:
-        with open(ROOT / "nlu_data" / name, encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-            next(reader, None)
-            rows += [(name, r[0], r[1], r[2]) for r in reader if len(r) == 3]
-    return rows
+TEST_SETS = sorted((ROOT / "nlu_data").glob("*.tsv"))
 
 
 def main() -> int:
@@ -56,7 +37,11 @@ def main() -> int:
     parser.add_argument("--threshold", type=float, default=0.6)
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
-    train, test = training(), tests()
+    texts, labels, langs = training_data()
+    train = list(zip(langs, labels, texts, strict=True))
+    test = [
+        (path.name, r["lang"], r["intent"], r["text"]) for path in TEST_SETS for r in read_tsv(path)
+    ]
     vectorizer = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(2, 4), preprocessor=normalise, sublinear_tf=True
     ).fit([t[2] for t in train] + [t[3] for t in test])
