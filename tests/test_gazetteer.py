@@ -147,3 +147,37 @@ def test_danger_phrases_rarely_fire_on_non_emergency_training_examples(danger: P
             if danger.find(line[2:]):
                 hits.append(line)
     assert len(hits) <= total // 1000, hits
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a child missing now, the wish to sleep and never wake, being a burden to others
+        "my daughter went missing at the bazaar an hour ago",
+        "oğlumu bulamıyorum parkta, 7 yaşında",
+        "ابني ضايع بالسوق من ساعة",
+        "پسر ۱۰ ساله ام از دیروز خانه نیامده",
+        "I just want to sleep and never wake up",
+        "ولله لو متت كلهم بيرتاحو مني",
+        "بعضی وقتا فکر میکنم اگه بمیرم راحت میشن",
+        "keşke ölsem de bu dertler bitse",
+    ],
+)
+def test_danger_phrases_for_missing_children_and_indirect_suicidal_wishes(
+    danger: PhraseList, text: str
+) -> None:
+    assert danger.find(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I lost my son in the war and I cannot sleep since",  # grief, not danger now
+        "my documents went missing when we moved",
+        "فقدت ابني بالحرب وما عم نام",
+        "ابني غاب عن المدرسة اليوم",
+        "شوهرم هنوز از سر کار خانه نیامده",
+    ],
+)
+def test_grief_and_absence_are_not_danger(danger: PhraseList, text: str) -> None:
+    assert danger.find(text) is None
