@@ -45,6 +45,7 @@ class _Cues:
     strong: dict[str, frozenset[str]]
     weak: dict[str, frozenset[str]]
     neutral: frozenset[str]
+    romanized: dict[str, frozenset[str]]
 
 
 @lru_cache(maxsize=1)
@@ -67,10 +68,20 @@ def _cues() -> _Cues:
         strong={code: words(data["strong"].get(code)) for code in LANGUAGES},
         weak={code: words(data["weak"].get(code)) for code in LANGUAGES},
         neutral=words(data.get("neutral")) | words(latin_names),
+        romanized={code: words((data.get("romanized") or {}).get(code)) for code in ARABIC_SCRIPT},
     )
 
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’\u200c-][^\W\d_]+)*", re.UNICODE)
+# Arabizi writes the Arabic letters Latin lacks with digits: 2 ء, 3 ع, 5 خ, 7 ح ("mar7aba",
+# "3andi", "sa7", "la2"). Not "2nd", "A2", "R-1042" or "5pm".
+_ARABIZI = re.compile(
+    r"(?<![\w-])(?:[a-z]*[a-z][2357][a-z]+|[a-z]{2,}[2357]"
+    # a digit in front: not an English ordinal or time, nor a Turkish suffix ("5'ten", "3üncü")
+    r"|[2357](?!(?:st|nd|rd|th|am|pm|ten|tan|den|dan|te|ta|de|da|er|ar|li|lik|inci|nci|uncu)\b)"
+    r"[a-z]{3,})(?![\w-])",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ class Detection:
 
     code: str | None
     confidence: float
-    source: str  # "detected" | "prior" | "script" | "none"
+    source: str  # "detected" | "prior" | "script" | "romanized" | "none"
 
     def as_dict(self) -> dict[str, object]:
         return {"code": self.code, "confidence": round(self.confidence, 3), "source": self.source}
@@ -90,9 +101,14 @@ def clean_text(text: str) -> str:
     return _INVISIBLE.sub("", unicodedata.normalize("NFC", text or "")).strip()
 
 
+# Persian typed on an Arabic keyboard: the cue lists are matched with one letter for each pair.
+_KEYBOARD = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک"})
+
+
 def fold_case(word: str) -> str:
-    """Case-folds a word the way both Turkish and other users expect ("İŞKUR" -> "işkur")."""
-    return word.casefold().replace("\u0307", "").replace("\u200c", "")
+    """Case-folds a word the way both Turkish and other users expect ("İŞKUR" -> "işkur"),
+    and Arabic-keyboard ي ك as Persian ی ک."""
+    return word.casefold().replace("\u0307", "").replace("\u200c", "").translate(_KEYBOARD)
 
 
 def _script_counts(text: str) -> tuple[int, int]:
@@ -172,6 +188,29 @@ def _cue_scores(
     return cues, weak
 
 
+def _romanized(text: str, words: list[str], prior: str | None) -> str | None:
+    """Persian or Arabic typed in Latin letters ("panahandegi sabt nam chetor mikonan",
+    "mar7aba kifak"): the language, when the message says so clearly enough."""
+    table = _cues()
+    lowered = [fold_case(w) for w in words]
+    hits = {code: sum(1 for w in lowered if w in table.romanized[code]) for code in ARABIC_SCRIPT}
+    hits["ar"] += len(_ARABIZI.findall(text))
+    best = max(ARABIC_SCRIPT, key=lambda code: hits[code])
+    if hits[best] == 0 or hits["ar"] == hits["fa"]:
+        return None
+    latin = max(
+        sum(1 for w in lowered if w in table.strong[code] or w in table.weak[code])
+        for code in LATIN_SCRIPT
+    )
+    if prior in LATIN_SCRIPT and len(words) <= 3:
+        return None  # "shukran habibi" in an English conversation: a courtesy, not a switch
+    if prior == best or hits[best] >= 2 and hits[best] > latin:
+        return best  # a Persian or Arabic conversation goes on in Latin letters
+    if len(words) <= 2 and latin == 0:
+        return best  # "mamnoon", "shukran habibi"
+    return None
+
+
 def _digits_language(text: str) -> str | None:
     if any(ch in _PERSIAN_DIGITS for ch in text):
         return "fa"
@@ -220,6 +259,8 @@ def detect(text: str, prior: str | None = None) -> Detection:
     # بگیرم", "ممكن operator"); Turkish and English speakers do not type Arabic script. So a
     # message with an Arabic-script word is answered in Arabic or Persian, decided on those words.
     pair = ARABIC_SCRIPT if arabic_words or arabic >= latin else LATIN_SCRIPT
+    if pair == LATIN_SCRIPT and (romanized := _romanized(text, words, prior)):
+        return Detection(romanized, 0.5, "romanized")
     if pair == ARABIC_SCRIPT:
         sample = " ".join(arabic_words) if arabic_words and latin else text
     else:
@@ -231,7 +272,9 @@ def detect(text: str, prior: str | None = None) -> Detection:
     cue_margin = cues[a] - cues[b] + 0.7 * (weak[a] - weak[b])
     # Each clear cue moves the decision by a fixed step; lingua keeps the final say on
     # long messages where it is reliable and the cues are few.
-    score_a = lingua[a] + 0.15 * cue_margin
+    # lingua says little about a short message, so there each cue counts for more.
+    step = 0.5 if len(words) <= 2 else 0.3 if len(words) <= 5 else 0.15
+    score_a = lingua[a] + step * cue_margin
     winner = a if score_a >= 0.5 else b
     confidence = min(1.0, abs(score_a - 0.5) * 2)
 

@@ -81,6 +81,52 @@ def test_persian_and_arabic_keyboard_digits() -> None:
     assert detect("۳۴ سال").code == "fa"
 
 
+@pytest.mark.parametrize(
+    ("text", "prior", "expected"),
+    [
+        # Persian and Arabic typed in Latin letters, as a first message
+        ("panahandegi sabt nam chetor mikonan", None, "fa"),
+        ("salam, tarjoman mikham baraye bimarestan", None, "fa"),
+        ("mamnoon", None, "fa"),
+        ("mar7aba kifak", None, "ar"),
+        ("baddi mohami ya3ni daroure", None, "ar"),
+        ("shukran habibi", None, "ar"),
+        # in a Persian or Arabic conversation, one such word is enough
+        ("ok bale", "fa", "fa"),
+        ("yalla ok", "ar", "ar"),
+        # a courtesy in an English conversation does not switch it
+        ("shukran habibi", "en", "en"),
+        # English and Turkish that share words or digits with them stay as they are
+        ("yani hala ne oldu", None, "tr"),
+        ("ana sinifi kaydi icin ne lazim", None, "tr"),
+        ("saat 5ten sonra gelebilir miyim", None, "tr"),
+        ("I need a lawyer, the law says my landlord cannot do this", None, "en"),
+        ("A2 level course on the 2nd floor at 5pm", None, "en"),
+        ("what is the status of R-3157", None, "en"),
+    ],
+)
+def test_romanized_persian_and_arabic(text: str, prior: str | None, expected: str) -> None:
+    assert detect(text, prior).code == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # dialect words lingua takes for the other language: Egyptian, Iraqi, Sudanese,
+        # Levantine; colloquial Persian, also typed on an Arabic keyboard
+        ("عايز اعرف ازاي اطلع اقامة", "ar"),
+        ("شكو ماكو هسه", "ar"),
+        ("داير شغل", "ar"),
+        ("ما بعرف وين روح", "ar"),
+        ("موافقم", "fa"),
+        ("خونه ارزون ميخوام", "fa"),
+        ("نميدونم چيكار كنم", "fa"),
+    ],
+)
+def test_dialect_words(text: str, expected: str) -> None:
+    assert detect(text).code == expected
+
+
 def test_invisible_characters_are_removed_but_persian_zwnj_kept() -> None:
     assert clean_text("\u200bhello\u202e\ufeff") == "hello"
     assert clean_text("می\u200cخواهم") == "می\u200cخواهم"
