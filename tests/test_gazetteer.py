@@ -181,3 +181,37 @@ def test_danger_phrases_for_missing_children_and_indirect_suicidal_wishes(
 )
 def test_grief_and_absence_are_not_danger(danger: PhraseList, text: str) -> None:
     assert danger.find(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # someone very ill or hurt now, violence to a family member now
+        "my husband has chest pain and is sweating, what do I do",
+        "babam yığıldı kaldı mutfakta",
+        "ابني عم يتشنج وحرارته عالية",
+        "مادرم از هوش رفت و جواب نمیده",
+        "he is beating my mother right now",
+        "amcam annemi dövüyor yetişin",
+        "جوزها عم يضرب امي هلق",
+        "کیسه آبم پاره شد و تنهام",
+    ],
+)
+def test_danger_phrases_for_illness_injury_and_family_violence(
+    danger: PhraseList, text: str
+) -> None:
+    assert danger.find(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the same words about the past or said figuratively (from the training data's topics)
+        "our building collapsed in the earthquake and we want to sue the contractor",
+        "هفته پیش از استرس غش کردم، دکتر گفت با مشاور حرف بزن",
+        "کارگاه بسته شد و صاحبش غیب شد، کار میخواهم",
+        "dört aile tek dairede kalıyoruz, nefes alamıyoruz, ayrı bir yer lazım",
+    ],
+)
+def test_past_and_figurative_uses_are_not_danger(danger: PhraseList, text: str) -> None:
+    assert danger.find(text) is None
