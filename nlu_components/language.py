@@ -202,8 +202,6 @@ def _romanized(text: str, words: list[str], prior: str | None) -> str | None:
         sum(1 for w in lowered if w in table.strong[code] or w in table.weak[code])
         for code in LATIN_SCRIPT
     )
-    if prior in LATIN_SCRIPT and len(words) <= 3:
-        return None  # "shukran habibi" in an English conversation: a courtesy, not a switch
     if prior == best or hits[best] >= 2 and hits[best] > latin:
         return best  # a Persian or Arabic conversation goes on in Latin letters
     if len(words) <= 2 and latin == 0:
@@ -260,6 +258,9 @@ def detect(text: str, prior: str | None = None) -> Detection:
     # message with an Arabic-script word is answered in Arabic or Persian, decided on those words.
     pair = ARABIC_SCRIPT if arabic_words or arabic >= latin else LATIN_SCRIPT
     if pair == LATIN_SCRIPT and (romanized := _romanized(text, words, prior)):
+        if prior in LATIN_SCRIPT and len(words) <= 3:
+            # "shukran habibi" in an English conversation: a courtesy, not a switch
+            return Detection(prior, 0.5, "prior")
         return Detection(romanized, 0.5, "romanized")
     if pair == ARABIC_SCRIPT:
         sample = " ".join(arabic_words) if arabic_words and latin else text

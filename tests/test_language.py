@@ -96,6 +96,8 @@ def test_persian_and_arabic_keyboard_digits() -> None:
         ("yalla ok", "ar", "ar"),
         # a courtesy in an English conversation does not switch it
         ("shukran habibi", "en", "en"),
+        ("ma salama habibi", "en", "en"),
+        ("mamnoon", "tr", "tr"),
         # English and Turkish that share words or digits with them stay as they are
         ("yani hala ne oldu", None, "tr"),
         ("ana sinifi kaydi icin ne lazim", None, "tr"),
