@@ -126,11 +126,12 @@ def test_safety_sets_are_independent_of_training(name: str) -> None:
     assert [r["text"] for r in rows if normalise(r["text"]) in trained] == []
 
 
-def test_romanized_set_is_independent_of_training() -> None:
-    """Set 2 of Persian and Arabic typed in Latin letters (session 9, sealed): 30 emergencies
-    and 30 other messages per language, written from the label guide only (two greetings and a
-    "no" that equalled training lines were dropped); never trained on."""
-    rows = read_tsv("heldout_romanized2.tsv")
+@pytest.mark.parametrize("name", ["heldout_romanized2.tsv", "heldout_romanized3.tsv"])
+def test_romanized_sets_are_independent_of_training(name: str) -> None:
+    """Persian and Arabic typed in Latin letters (session 9): 30 emergencies and 30 other
+    messages per language, written from the label guide only by helpers who saw no training
+    data; the few lines that equalled a training line (greetings, a "no") were dropped."""
+    rows = read_tsv(name)
     counts = Counter((r["lang"], r["intent"] == "emergency") for r in rows)
     assert counts[("ar", True)] == counts[("fa", True)] == 30
     assert counts[("ar", False)] >= 28 and counts[("fa", False)] >= 28
