@@ -74,14 +74,25 @@ def _cues() -> _Cues:
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’\u200c-][^\W\d_]+)*", re.UNICODE)
 # Arabizi writes the Arabic letters Latin lacks with digits: 2 ء, 3 ع, 5 خ, 7 ح ("mar7aba",
-# "3andi", "sa7", "la2"). Not "2nd", "A2", "R-1042" or "5pm".
-_ARABIZI = re.compile(
-    r"(?<![\w-])(?:[a-z]*[a-z][2357][a-z]+|[a-z]{2,}[2357]"
-    # a digit in front: not an English ordinal or time, nor a Turkish suffix ("5'ten", "3üncü")
-    r"|[2357](?!(?:st|nd|rd|th|am|pm|ten|tan|den|dan|te|ta|de|da|er|ar|li|lik|inci|nci|uncu)\b)"
-    r"[a-z]{3,})(?![\w-])",
-    re.IGNORECASE,
+# "3andi", "sa7", "la2", "we2e3"). Not "2nd", "A2", "R-1042", "5pm" or Turkish "5'ten".
+_TOKEN = re.compile(r"(?<![\w-])[a-z0-9]+(?![\w-])", re.IGNORECASE)
+_ARABIZI_INSIDE = re.compile(r"[a-z][2357][a-z]|[a-z]{2}[2357]$")
+_NOT_ARABIZI = frozenset({"mp3", "ps3", "ps5", "co2"})
+_ARABIZI_FRONT = re.compile(
+    r"[2357](?!(?:st|nd|rd|th|am|pm|ten|tan|den|dan|te|ta|de|da|er|ar|li|lik|inci|nci|uncu)$)"
+    r"[a-z]{3,}$"
 )
+
+
+def _arabizi_words(text: str) -> int:
+    """How many words of the text are Arabic written with digits for letters."""
+    count = 0
+    for token in _TOKEN.findall(text.lower()):
+        if sum(ch.isalpha() for ch in token) < 2 or token in _NOT_ARABIZI:
+            continue
+        if _ARABIZI_INSIDE.search(token) or _ARABIZI_FRONT.match(token):
+            count += 1
+    return count
 
 
 @dataclass(frozen=True)
@@ -194,7 +205,7 @@ def _romanized(text: str, words: list[str], prior: str | None) -> str | None:
     table = _cues()
     lowered = [fold_case(w) for w in words]
     hits = {code: sum(1 for w in lowered if w in table.romanized[code]) for code in ARABIC_SCRIPT}
-    hits["ar"] += len(_ARABIZI.findall(text))
+    hits["ar"] += _arabizi_words(text)
     best = max(ARABIC_SCRIPT, key=lambda code: hits[code])
     if hits[best] == 0 or hits["ar"] == hits["fa"]:
         return None
