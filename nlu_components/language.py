@@ -181,8 +181,8 @@ def _cue_scores(
         arabic = sum(1 for ch in text if ch in _ARABIC_ONLY_LETTERS)
         cues["fa"] += 1.5 * persian
         cues["ar"] += 1.5 * arabic
-        cues["fa"] += 1.0 * any(ch in _PERSIAN_DIGITS for ch in text)
-        cues["ar"] += 1.0 * any(ch in _ARABIC_DIGITS for ch in text)
+        if digits := _digits_language(text):  # the keyboard the digits were typed on
+            cues[digits] += 1.0
         if "\u200c" in text:  # ZWNJ inside words is a Persian habit
             cues["fa"] += 1.0
         # Arabic definite article on a word is common in Arabic, rare in Persian sentences.
