@@ -70,6 +70,8 @@ def new_conversation() -> str:
         ("fa", "سلام، میخواهم ترکی یاد بگیرم، کورس زبان کجاست؟", "utter_language_course_info"),
         ("tr", "cocugum 9 yasinda ve hala okula kayit olmadi", "utter_child_education_info"),
         ("en", "how can I renew my residence permit ikamet", "utter_residence_permit_info"),
+        # Persian typed in Latin letters is answered in Persian
+        ("fa", "salam mikham torki yad begiram kelas kojast", "utter_language_course_info"),
     ],
 )
 def test_a_question_is_answered_in_the_askers_language(
@@ -102,6 +104,9 @@ def test_a_question_is_answered_in_the_askers_language(
         ("fa", "کمک! کسی با چاقو جلوی خانه ما است و تهدید میکند"),
         ("tr", "acil yardım komşunun evinde yangın çıktı içeride çocuklar var"),
         ("en", "help my friend took a lot of pills and is not waking up"),
+        # typed in Latin letters (Finglish, Arabizi)
+        ("fa", "komak konid shoharam alan ba chaqu mikhad mano bekoshe"),
+        ("ar", "sa3dooni jozi 3am yedrobni hala2 w ana 5ayfe"),
     ],
 )
 def test_emergency_gets_the_numbers_at_once(
@@ -110,6 +115,7 @@ def test_emergency_gets_the_numbers_at_once(
     answer = chat(stack, new_conversation(), text)
     assert texts(answer)[0] == content.render("utter_emergency", lang).text
     assert "112" in texts(answer)[0]
+    assert answer["messages"][0]["language"] == lang
 
 
 def test_chosen_language_persists_over_detection(stack, content: ContentStore) -> None:
