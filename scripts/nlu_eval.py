@@ -1,4 +1,5 @@
-"""Scores a trained model on a TSV (lang<TAB>intent<TAB>text): `make eval [TEST=path.tsv]`.
+"""Scores a trained model on a TSV (lang<TAB>intent<TAB>text): `make eval [TEST=path.tsv]`;
+several files (`TEST="a.tsv b.tsv"`) are scored as one pooled set.
 
 Runs in the Rasa virtualenv. Intents are scored *after* the fallback step (a message that
 falls back to nlu_fallback counts as an error, not as a guess), and confident errors —
@@ -154,16 +155,21 @@ async def predict(model: Path, rows: list[dict[str, str]]) -> list[dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "rehber.tar.gz")
-    parser.add_argument("--test", type=Path, default=ROOT / "nlu_data" / "heldout.tsv")
+    parser.add_argument(
+        "--test", type=Path, nargs="+", default=[ROOT / "nlu_data" / "heldout.tsv"],
+        help="one or more TSV files; several are scored as one pooled set",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "nlu_eval.json")
     args = parser.parse_args()
-    if not args.test.exists():
-        sys.exit(f"rehber: no test file at {args.test}")
+    for path in args.test:
+        if not path.exists():
+            sys.exit(f"rehber: no test file at {path}")
     if not args.model.exists():
         sys.exit(f"rehber: no model at {args.model}; run 'make model'")
-    rows = read_tsv(args.test)
+    rows = [row for path in args.test for row in read_tsv(path)]
     predictions = asyncio.run(predict(args.model, rows))
-    report = {"model": str(args.model), "test": str(args.test), **summarise(predictions)}
+    tests = " + ".join(str(path) for path in args.test)
+    report = {"model": str(args.model), "test": tests, **summarise(predictions)}
     report["predictions"] = predictions
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
