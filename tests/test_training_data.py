@@ -112,7 +112,13 @@ def test_story_messages_are_neither_trained_nor_held_out() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["heldout_safety.tsv", "heldout_safety2.tsv", "heldout_safety3.tsv", "heldout_safety4.tsv"],
+    [
+        "heldout_safety.tsv",
+        "heldout_safety2.tsv",
+        "heldout_safety3.tsv",
+        "heldout_safety4.tsv",
+        "heldout_safety5.tsv",
+    ],
 )
 def test_safety_sets_are_independent_of_training(name: str) -> None:
     """The safety sets (emergencies and their near misses, written without sight of the
