@@ -101,6 +101,25 @@ def fold_words(text: str) -> str:
     return " " + " ".join(re.findall(r"[^\W_]+", text.translate(DIGITS))) + " "
 
 
+# A phrase right after a negation is not a danger phrase: "i dont want to die, i just want to
+# talk", "ما اريد اموت بس تعبت", "مش عايزة أأذي نفسي". The classifier still reads the message
+# ("please help i dont want to die" is an emergency to it too). Folded forms: "don't" is "don t".
+_NEGATIONS = frozenset({"not", "never", "dont", "didnt", "wont", "doesnt", "ما", "مش", "مو", "مب"})
+_NEGATED_ENDINGS = (" don t", " didn t", " won t", " doesn t")
+
+
+def _negated(before: str) -> bool:
+    """Whether the text before a phrase ends in a negation (one word, or one and a verb)."""
+    words = before.split()
+    return (
+        bool(words)
+        and (words[-1] in _NEGATIONS or words[-1] == "لا")
+        or len(words) >= 2
+        and words[-2] in _NEGATIONS
+        or before.rstrip().endswith(_NEGATED_ENDINGS)
+    )
+
+
 class PhraseList:
     """Whole-word phrases in any of the four languages (e.g. danger words)."""
 
@@ -118,7 +137,7 @@ class PhraseList:
         folded = fold_words(text)
         return next(
             (p.strip() for p, pattern in zip(self.phrases, self._patterns, strict=True)
-             if pattern.search(folded)),
+             if any(not _negated(folded[: m.start()]) for m in pattern.finditer(folded))),
             None,
         )  # fmt: skip
 

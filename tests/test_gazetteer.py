@@ -215,3 +215,23 @@ def test_danger_phrases_for_illness_injury_and_family_violence(
 )
 def test_past_and_figurative_uses_are_not_danger(danger: PhraseList, text: str) -> None:
     assert danger.find(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a negation right before a danger phrase takes it back; the classifier still reads it
+        ("i dont want to die, i just want someone to talk to", False),
+        ("I don't want to die, I am only tired", False),
+        ("ما اريد اموت بس تعبت وما عم نام", False),
+        ("والله ما بفكر أأذي حالي بس بدي حدا احكي معه", False),
+        ("he is not beating me anymore, I want a divorce lawyer", False),
+        # negations that belong to the phrase, or a "no" said before it, do not
+        ("please help I want to die", True),
+        ("ابني ما عم يتنفس", True),
+        ("he is not breathing", True),
+        ("لا جوزي عم يضربني هلق", True),
+    ],
+)
+def test_a_negation_before_a_danger_phrase(danger: PhraseList, text: str, expected: bool) -> None:
+    assert (danger.find(text) is not None) == expected

@@ -107,6 +107,8 @@ def test_a_question_is_answered_in_the_askers_language(
         # typed in Latin letters (Finglish, Arabizi)
         ("fa", "komak konid shoharam alan ba chaqu mikhad mano bekoshe"),
         ("ar", "sa3dooni jozi 3am yedrobni hala2 w ana 5ayfe"),
+        # a negated danger phrase is left to the classifier, which still hears the call for help
+        ("en", "please help me i dont want to die"),
     ],
 )
 def test_emergency_gets_the_numbers_at_once(
