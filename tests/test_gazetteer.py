@@ -235,3 +235,12 @@ def test_past_and_figurative_uses_are_not_danger(danger: PhraseList, text: str) 
 )
 def test_a_negation_before_a_danger_phrase(danger: PhraseList, text: str, expected: bool) -> None:
     assert (danger.find(text) is not None) == expected
+
+
+def test_a_persian_call_for_help_with_i_dont_want_to_die(danger: PhraseList) -> None:
+    """The classifier read "کمکم کنید نمیخوام بمیرم" as `deny`; the list catches it, also on an
+    Arabic keyboard and with a comma, and leaves "I don't want to die, I'm just tired" alone."""
+    assert danger.find("کمکم کنید نمیخوام بمیرم") is not None
+    assert danger.find("تو رو خدا کمک کنید، نمیخواهم بمیرم") is not None
+    assert danger.find("كمكم كنيد نميخوام بميرم") is not None
+    assert danger.find("نمیخوام بمیرم فقط خسته ام، یه مشاور میخوام") is None
