@@ -104,20 +104,21 @@ def fold_words(text: str) -> str:
 # A phrase right after a negation is not a danger phrase: "i dont want to die, i just want to
 # talk", "ما اريد اموت بس تعبت", "مش عايزة أأذي نفسي". The classifier still reads the message
 # ("please help i dont want to die" is an emergency to it too). Folded forms: "don't" is "don t".
+# These may stand one word (a verb) before the phrase: "ما افكر اأذي نفسي".
 _NEGATIONS = frozenset({"not", "never", "dont", "didnt", "wont", "doesnt", "ما", "مش", "مو", "مب"})
+# "لا" is also a bare "no" ("لا جوزي عم يضربني"), so it counts only right before the phrase.
+_NEGATIONS_RIGHT_BEFORE = _NEGATIONS | {"لا"}
 _NEGATED_ENDINGS = (" don t", " didn t", " won t", " doesn t")
 
 
 def _negated(before: str) -> bool:
-    """Whether the text before a phrase ends in a negation (one word, or one and a verb)."""
+    """Whether the folded text before a phrase ends in a negation."""
     words = before.split()
     return (
-        bool(words)
-        and (words[-1] in _NEGATIONS or words[-1] == "لا")
-        or len(words) >= 2
-        and words[-2] in _NEGATIONS
-        or before.rstrip().endswith(_NEGATED_ENDINGS)
-    )
+        words[-1:] != [] and words[-1] in _NEGATIONS_RIGHT_BEFORE
+        or len(words) >= 2 and words[-2] in _NEGATIONS
+        or before.endswith(_NEGATED_ENDINGS)
+    )  # fmt: skip
 
 
 class PhraseList:
